@@ -1,4 +1,11 @@
 """audiotag: general-purpose audio tagging, reproducing DCASE 2018 Task 2 (Wei, Liu, Ruan) as an executable book."""
+import os as _os
+
+# Reproducible math: MKL reads these at its first call, so they are set before anything else imports torch
+# (see audiotag.devices; settings from the environment win).
+_os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+_os.environ.setdefault("MKL_DYNAMIC", "FALSE")
+
 from .labels import LABELS, LABEL_TO_INDEX, SAMPLE_RATE
 from .audio import AudioError, load_audio
 from .config import FeatureConfig, InferenceConfig, TrainConfig

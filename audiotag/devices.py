@@ -1,11 +1,88 @@
-"""Device, precision and seeding: pick CUDA / MPS / CPU, decide on bf16 autocast, make runs repeatable."""
+"""Device, precision and determinism: pick CUDA / MPS / CPU, decide on bf16 autocast, make runs repeatable.
+
+Repeatable runs on any CPU
+--------------------------
+A seeded run must give the same numbers twice on the same machine, also when other programs load it. Three things
+can break that on a CPU, and each is switched off here:
+
+* **Intel MKL** (torch's BLAS on x86: the matrix products of linear layers, im2col convolutions, FFTs) picks its
+  kernels by CPU and, on Intel CPUs with AVX-512, may split a reduction among threads in an order that depends on
+  timing and on how the data happen to be aligned. Its *conditional numerical reproducibility* mode
+  ``MKL_CBWR=AUTO,STRICT`` keeps the fastest kernels of the CPU but fixes the order. MKL reads the variable at its
+  first call, so :func:`request_reproducible_math` sets it (unless the user set it) when ``audiotag`` is imported,
+  and :func:`mkl_reproducibility` reads back what MKL actually uses.
+* **MKL's dynamic threading** (``MKL_DYNAMIC``) may use fewer threads than asked for; a different thread count is a
+  different summation order. Switched off.
+* **oneDNN** (the convolutions, and every bf16 kernel) gets its ``deterministic`` attribute
+  (``torch.backends.mkldnn.deterministic``).
+
+``benchmarks/train_throughput.py --determinism`` measures what this costs.
+
+Precision
+---------
+``auto`` picks bf16 autocast where it is fast: on CUDA cards that support it, and on CPUs with native bf16
+instructions (AVX512-BF16 or AMX: AMD Zen 4 and later, Intel Cooper Lake / Sapphire Rapids and later), where it is
+about 2x faster than fp32. Elsewhere bf16 is emulated and 2-3.6x *slower* than fp32, so ``auto`` picks fp32.
+"""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
+import platform
 import random
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
+
+#: MKL's conditional numerical reproducibility: the CPU's own kernels, in a fixed order (see the module docstring).
+MKL_REPRODUCIBLE = "AUTO,STRICT"
+
+
+def request_reproducible_math() -> None:
+    """Ask MKL for reproducible results before its first call (done when ``audiotag`` is imported).
+
+    Settings the user made in the environment win. MKL reads these once, at its first call: in a process that
+    multiplied matrices before importing ``audiotag`` they come too late (:func:`mkl_reproducibility` tells).
+    """
+    os.environ.setdefault("MKL_CBWR", MKL_REPRODUCIBLE)
+    os.environ.setdefault("MKL_DYNAMIC", "FALSE")
+
+
+def make_deterministic(device: torch.device) -> None:
+    """Switch the kernels of ``device`` to their deterministic variants (called before training)."""
+    request_reproducible_math()
+    torch.backends.mkldnn.deterministic = True
+    lib = _torch_cpu_library()
+    if lib is not None and hasattr(lib, "MKL_Set_Dynamic"):
+        lib.MKL_Set_Dynamic(ctypes.c_int(0))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def mkl_reproducibility() -> str:
+    """What MKL's reproducibility mode is in this process: ``AUTO,STRICT`` when :func:`make_deterministic`'s request
+    took effect, ``off`` when MKL runs free, ``unknown`` where torch has no MKL (ARM, some builds)."""
+    lib = _torch_cpu_library()
+    get = getattr(lib, "mkl_serv_cbwr_get", None) if lib is not None else None
+    if get is None:
+        return "unknown"
+    get.restype, get.argtypes = ctypes.c_int, [ctypes.c_int]
+    mode = get(-1) & 0xFFFFFFFF          # MKL_CBWR_ALL: branch | STRICT flag (0x10000)
+    branch = {0: "off", 1: "off", 2: "AUTO", 3: "COMPATIBLE"}.get(mode & 0xFFFF, f"branch {mode & 0xFFFF}")
+    return f"{branch},STRICT" if mode & 0x10000 else branch
+
+
+@lru_cache(maxsize=1)
+def _torch_cpu_library():
+    path = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+    try:
+        return ctypes.CDLL(str(path)) if path.exists() else None
+    except OSError:
+        return None
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -19,11 +96,23 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return torch.device(device)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (x86 AVX512-BF16 or AMX-BF16), where bf16 autocast beats fp32."""
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(p is not None for p in probes):
+        return any(bool(p()) for p in probes if p is not None)
+    try:   # older torch: the kernel's CPU flags
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` (``auto``, ``bf16``, ``fp16``, ``fp32``) on ``device``; None = fp32.
 
-    ``auto`` uses bf16 on CUDA cards that support it and on the CPU (2-3x faster than fp32 for both nets on a
-    recent x86 CPU), fp32 elsewhere.
+    ``auto``: bf16 on CUDA cards that support it (else fp16); on the CPU bf16 only with native bf16 instructions
+    (:func:`cpu_has_native_bf16`), fp32 otherwise; fp32 on any other device.
     """
     if precision == "fp32":
         return None
@@ -35,9 +124,13 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         raise ValueError(f"unknown precision {precision!r}; use auto, bf16, fp16 or fp32")
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu":
+    if device.type == "cpu" and cpu_has_native_bf16():
         return torch.bfloat16
     return None
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -51,6 +144,55 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def rng_states(*generators: torch.Generator) -> dict:
+    """Every random state of the process and of ``generators``, as CPU tensors / plain objects (for a resume file)."""
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+              "generators": [g.get_state() for g in generators]}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict, *generators: torch.Generator) -> None:
+    """Undo :func:`rng_states`, wherever the saved tensors were loaded to (``torch.load(map_location=...)`` may have
+    put them on a GPU: generator states must be CPU byte tensors)."""
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(_cpu_bytes(states["torch"]))
+    saved = states["generators"]
+    if len(saved) != len(generators):
+        raise ValueError(f"the resume state holds {len(saved)} generator states, expected {len(generators)}")
+    for gen, state in zip(generators, saved):
+        gen.set_state(_cpu_bytes(state))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([_cpu_bytes(s) for s in states["cuda"]])
+
+
+def _cpu_bytes(state: torch.Tensor) -> torch.Tensor:
+    return state.to("cpu", torch.uint8)
+
+
+def machine_info(device: torch.device | None = None, precision: str | None = None) -> dict:
+    """CPU model, cores, torch version, device (and GPU name), precision: what a result was measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "native_bf16": cpu_has_native_bf16(),
+            "mkl_reproducibility": mkl_reproducibility()}
+    if device is not None:
+        info["device"] = str(device)
+        if device.type == "cuda":
+            info["gpu"] = torch.cuda.get_device_name(device)
+    if precision is not None:
+        info["precision"] = precision
+    return info
 
 
 def synchronize(device: torch.device) -> None:

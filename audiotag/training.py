@@ -28,7 +28,8 @@ from .bank import ClipBank
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .datasets import TaggingDataset, load_dataset
-from .devices import autocast, resolve_device, resolve_precision, seed_everything
+from .devices import (autocast, make_deterministic, restore_rng_states, resolve_device, resolve_precision,
+                      rng_states, seed_everything)
 from .fileio import atomic_path, write_json, write_text
 from .folds import make_folds, subsample_stratified
 from .metrics import accuracy, map3
@@ -37,6 +38,7 @@ from .pipeline import InputPipeline
 from .predictions import Predictions
 from .predictor import predict_bank
 from .runs import RunDir, RunError
+from .schedule import PlateauSchedule
 
 
 class TrainingError(ValueError):
@@ -141,6 +143,7 @@ class _Engine:
         self.cfg = config
         self.classes = classes
         self.device = resolve_device(config.device)
+        make_deterministic(self.device)
         self.amp_dtype = resolve_precision(config.precision, self.device)
         self.pipeline = InputPipeline(config.features, self.device)
         self.channels_last = config.channels_last and config.features.kind != "waveform"
@@ -194,51 +197,43 @@ class _Engine:
         seed_everything(cfg.seed * 1000 + k)
         model = self.new_model()
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.lr_factor,
-                                                           patience=cfg.lr_patience, min_lr=cfg.min_lr)
+        schedule = PlateauSchedule(lr=cfg.lr, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr,
+                                   stop_patience=cfg.early_stop_patience)
         gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 1000 + k)
         order_gen = torch.Generator().manual_seed(cfg.seed * 1000 + k + 1)
         augment = Augmenter(cfg.augment)
         train_model = torch.compile(model) if cfg.compile else model
 
-        state = {"epoch": 0, "best_acc": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": []}
+        history: list[dict] = []
         if run.state_path(k).exists():
-            saved = torch.load(run.state_path(k), map_location=self.device, weights_only=False)
-            model.load_state_dict(saved["model"])
-            opt.load_state_dict(saved["optimizer"])
-            sched.load_state_dict(saved["scheduler"])
-            gen.set_state(saved["generator"])
-            order_gen.set_state(saved["order_generator"])
-            state = saved["progress"]
+            history = restore_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen))
 
         val_targets = train_df["label_index"].to_numpy()[val_idx]
-        epochs = _progress(total=cfg.max_epochs, initial=state["epoch"], desc=f"{run.name} fold {k}", unit="epoch",
+        epochs = _progress(total=cfg.max_epochs, initial=schedule.epoch, desc=f"{run.name} fold {k}", unit="epoch",
                            quiet=cfg.quiet)
-        while state["epoch"] < cfg.max_epochs and state["bad_epochs"] < cfg.early_stop_patience:
+        while schedule.epoch < cfg.max_epochs and not schedule.stopped:
             t0 = time.perf_counter()
+            lr = schedule.lr
+            for group in opt.param_groups:
+                group["lr"] = lr
             train_loss, train_acc = self._train_epoch(train_model, opt, augment, bank, train_idx, targets, gen,
-                                                      order_gen, state["epoch"])
+                                                      order_gen, schedule.epoch)
             probs = predict_bank(model, bank, self.pipeline, cfg.inference, val_idx, batch_size=cfg.eval_batch_size,
                                  amp_dtype=self.amp_dtype, channels_last=self.channels_last)
             val_loss = float(-np.log(np.clip(probs[np.arange(len(val_idx)), val_targets], 1e-12, 1)).mean())
             val_acc, val_map = accuracy(probs, val_targets), map3(probs, val_targets)
-            lr = opt.param_groups[0]["lr"]
-            sched.step(val_acc)
-            state["epoch"] += 1
-            if val_acc > state["best_acc"]:
-                state.update(best_acc=val_acc, best_epoch=state["epoch"], bad_epochs=0)
-                self._save_best(run, k, model, state["epoch"], val_acc, val_map)
-            else:
-                state["bad_epochs"] += 1
-            state["history"].append({"epoch": state["epoch"], "train_loss": train_loss, "train_acc": train_acc,
-                                     "val_loss": val_loss, "val_acc": val_acc, "val_map3": val_map, "lr": lr,
-                                     "seconds": time.perf_counter() - t0})
-            write_text(run.history_path(k), pd.DataFrame(state["history"]).to_csv(index=False))
-            self._save_state(run, k, model, opt, sched, gen, order_gen, state)
-            epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_acc:.3f}", best=f"{state['best_acc']:.3f}")
+            outcome = schedule.step(val_acc)
+            if outcome.improved:
+                self._save_best(run, k, model, schedule.epoch, val_acc, val_map)
+            history.append({"epoch": schedule.epoch, "train_loss": train_loss, "train_acc": train_acc,
+                            "val_loss": val_loss, "val_acc": val_acc, "val_map3": val_map, "lr": lr,
+                            "seconds": time.perf_counter() - t0})
+            write_text(run.history_path(k), pd.DataFrame(history).to_csv(index=False))
+            save_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen), history)
+            epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_acc:.3f}", best=f"{schedule.best:.3f}")
             epochs.update(1)
         epochs.close()
-        self._finish_fold(run, k, train_df, val_idx, bank, test_df, test_bank, state)
+        self._finish_fold(run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history)
 
     def _train_epoch(self, model, opt, augment, bank, train_idx, targets, gen, order_gen, epoch):
         cfg = self.cfg
@@ -280,13 +275,7 @@ class _Engine:
                         info={"run": run.name, "fold": k, "epoch": epoch, "val_acc": val_acc, "val_map3": val_map,
                               "crop_seconds": self.cfg.crop_seconds})
 
-    def _save_state(self, run, k, model, opt, sched, gen, order_gen, state):
-        payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                   "generator": gen.get_state(), "order_generator": order_gen.get_state(), "progress": state}
-        with atomic_path(run.state_path(k), suffix=".pt") as tmp:
-            torch.save(payload, tmp)
-
-    def _finish_fold(self, run, k, train_df, val_idx, bank, test_df, test_bank, state):
+    def _finish_fold(self, run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history):
         from .checkpoint import load_checkpoint
 
         model = load_checkpoint(run.checkpoint_path(k)).build_model(self.device)
@@ -301,13 +290,46 @@ class _Engine:
             Predictions(test_df["fname"].to_numpy(), test, self.classes, f"{run.name}/fold_{k}").save(
                 run.fold_test_path(k))
         y = train_df["label_index"].to_numpy()[val_idx]
-        seconds = float(sum(h["seconds"] for h in state["history"]))
-        write_json(run.result_path(k), {"best_epoch": state["best_epoch"], "val_acc": accuracy(oof, y),
-                                        "val_map3": map3(oof, y), "epochs_run": state["epoch"],
+        seconds = float(sum(h["seconds"] for h in history))
+        write_json(run.result_path(k), {"best_epoch": schedule.best_epoch, "val_acc": accuracy(oof, y),
+                                        "val_map3": map3(oof, y), "epochs_run": schedule.epoch,
                                         "n_train": int(len(train_df) - len(val_idx)), "n_val": int(len(val_idx)),
                                         "seconds": seconds})
         if run.state_path(k).exists():
             run.state_path(k).unlink()   # the fold is complete; its resume state is no longer needed
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The resume file of an unfinished fold
+# --------------------------------------------------------------------------------------------------------------
+def save_training_state(path, model, optimizer, schedule: PlateauSchedule, generators, history: list[dict]) -> None:
+    """Everything an interrupted fold needs to continue exactly: weights, optimizer moments, schedule, every random
+    state (the process's and ``generators``'), and the history so far. Written atomically."""
+    from .checkpoint import _unwrap
+
+    payload = {"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+               "schedule": schedule.state_dict(), "rng": rng_states(*generators), "history": history}
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(payload, tmp)
+
+
+def restore_training_state(path, model, optimizer, schedule: PlateauSchedule, generators,
+                           device: torch.device | str | None = None) -> list[dict]:
+    """Load a :func:`save_training_state` file into freshly built objects; returns the history.
+
+    The file is read onto the CPU: weights and optimizer moments then follow the parameters to their device
+    (``device`` is only checked against them), and random states stay CPU byte tensors as ``Generator.set_state``
+    requires, wherever the run resumes (CPU or GPU).
+    """
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    params = list(model.parameters())
+    if device is not None and params and params[0].device != torch.device(device):
+        raise TrainingError(f"{path}: the model to resume lives on {params[0].device}, not on {device}")
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    schedule.load_state_dict(saved["schedule"])
+    restore_rng_states(saved["rng"], *generators)
+    return list(saved["history"])
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
