@@ -81,7 +81,7 @@ def _dispatch(args) -> int:
     if args.command == "summary":
         return _summary(args)
     if args.command == "book":
-        from .book import main as book_main
+        from audiotag.book.build import main as book_main
 
         return int(book_main(args.args) or 0)
     if args.command == "ensemble":
@@ -94,8 +94,8 @@ def _dispatch(args) -> int:
 def _train(args) -> int:
     import json
 
-    from .profiles import make_config
-    from .training import train
+    from audiotag.training.profiles import make_config
+    from audiotag.training.trainer import train
 
     overrides = dict(parse_override(o) for o in args.overrides)
     for key, value in (("max_epochs", args.epochs), ("seed", args.seed), ("device", args.device),
@@ -120,8 +120,8 @@ def _train(args) -> int:
 
 
 def _summary(args) -> int:
-    from .models import build_model, default_features, summary, summary_text
-    from .pipeline import InputPipeline
+    from audiotag.models import build_model, default_features, summary, summary_text
+    from audiotag.training.pipeline import InputPipeline
 
     features = default_features(args.model)
     if features.image_size is not None:
@@ -149,12 +149,12 @@ def parse_override(text: str) -> tuple[str, object]:
 
 def _data(args) -> int:
     if args.data_command == "download":
-        from .download import download_fsdkaggle2018
+        from audiotag.data.download import download_fsdkaggle2018
 
         download_fsdkaggle2018(args.dest, base_url=args.base_url, progress=not args.quiet)
         return 0
     if args.data_command == "synth":
-        from .synth import generate_corpus
+        from audiotag.data.synth import generate_corpus
 
         kwargs = {k: v for k, v in (("clips_per_class", args.clips_per_class),
                                     ("test_clips_per_class", args.test_clips_per_class)) if v is not None}
@@ -167,7 +167,7 @@ def _data(args) -> int:
 
 # --- ensemble and predict ---------------------------------------------------------------------------------------
 def _add_ensemble_and_predict(sub) -> None:
-    from .ensemble import METHODS
+    from audiotag.evaluation.ensembles import METHODS
 
     en = sub.add_parser("ensemble", help="combine trained runs (rank | mean | geometric | stack), score, submit")
     en.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories, e.g. runs/2d runs/1d")
@@ -194,10 +194,10 @@ def _add_ensemble_and_predict(sub) -> None:
 def _ensemble(args) -> int:
     import pandas as pd
 
-    from .ensemble import EnsembleError, EnsembleSpec, build_ensemble
-    from .evaluation import has_test_labels, oof_score_table, score_table, write_submission
-    from .predictions import PredictionsError
-    from .runs import RunError
+    from audiotag.evaluation.ensembles import EnsembleError, EnsembleSpec, build_ensemble
+    from audiotag.evaluation.scores import has_test_labels, oof_score_table, score_table, write_submission
+    from audiotag.training.prediction_sets import PredictionsError
+    from audiotag.training.runs import RunError
 
     try:
         spec = EnsembleSpec.from_options(args.method, args.best, args.weights)
@@ -215,7 +215,7 @@ def _ensemble(args) -> int:
     oof_table = oof_score_table(result.oof_contenders(), result.labels)
     print(f"out-of-fold (training clips, cross-validated):\n{show(oof_table)}\n")
     if args.data:
-        from .datasets import load_dataset
+        from audiotag.data.datasets import load_dataset
 
         test = load_dataset(args.data).test
         if test is not None and has_test_labels(test):
@@ -238,12 +238,12 @@ def _ensemble(args) -> int:
 def _predict(args) -> int:
     import json
 
-    from .checkpoint import CheckpointError
-    from .ensemble import EnsembleError
-    from .fileio import write_text
-    from .predict import predict, tags_as_records
-    from .predictions import PredictionsError
-    from .runs import RunError
+    from audiotag.training.checkpoint import CheckpointError
+    from audiotag.evaluation.ensembles import EnsembleError
+    from audiotag.fileio import write_text
+    from audiotag.inference.tagging import predict, tags_as_records
+    from audiotag.training.prediction_sets import PredictionsError
+    from audiotag.training.runs import RunError
 
     if args.top < 1:
         print(f"audiotag predict: --top must be at least 1, got {args.top}", file=sys.stderr)

@@ -26,13 +26,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from audiotag.augment import Augmenter
-from audiotag.bank import ClipBank
-from audiotag.devices import autocast, resolve_device, synchronize
+from audiotag.features.augment import Augmenter
+from audiotag.training.bank import ClipBank
+from audiotag.training.devices import autocast, resolve_device, synchronize
 from audiotag.models import build_model
-from audiotag.pipeline import InputPipeline
-from audiotag.profiles import make_config
-from audiotag.training import soft_cross_entropy
+from audiotag.training.pipeline import InputPipeline
+from audiotag.training.profiles import make_config
+from audiotag.training.trainer import soft_cross_entropy
 
 #: FSDKaggle2018's training set and the paper's protocol, for the projection.
 FSD_TRAIN_CLIPS = 9473

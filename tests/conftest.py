@@ -18,8 +18,8 @@ def make_tone_corpus(root: Path, train_per_class: int = 4, test_per_class: int =
     Clips last 0.3-1.5 s at 44.1 kHz; test usage alternates Public / Private. Classes beyond ``n_classes`` get no clips,
     so ``n_classes < 41`` makes a dataset with missing classes.
     """
-    from audiotag.audio import write_audio
-    from audiotag.labels import LABELS, SAMPLE_RATE
+    from audiotag.data.audio import write_audio
+    from audiotag.data.labels import LABELS, SAMPLE_RATE
 
     rng = np.random.default_rng(seed)
     (root / "audio_train").mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiotag.audio import (
-    AudioError, center_crop, fit_length, load_audio, normalize, random_crop, window_crops, write_audio,
-)
-from audiotag.labels import SAMPLE_RATE
+from audiotag.data.audio import (AudioError, center_crop, fit_length, load_audio, normalize, random_crop,
+                                 window_crops, write_audio)
+from audiotag.data.labels import SAMPLE_RATE
 
 
 def sine(freq=1000.0, rate=SAMPLE_RATE, seconds=0.5, amp=0.5):

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from audiotag.augment import (AugmentConfig, Augmenter, RandomErasing, SpecAugment, apply_mixup, box_mask, mix_pair,
-                              mixup, sample_mixup, to_soft_targets)
+from audiotag.features.augment import (AugmentConfig, Augmenter, RandomErasing, SpecAugment, apply_mixup, box_mask,
+                                       mix_pair, mixup, sample_mixup, to_soft_targets)
 
 
 def gen(seed=0):

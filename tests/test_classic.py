@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audiotag.classic import classic_baseline, mfcc_statistics
-from audiotag.labels import LABELS, SAMPLE_RATE
-from audiotag.synth import CorpusConfig, generate_corpus
+from audiotag.evaluation.classic import classic_baseline, mfcc_statistics
+from audiotag.data.labels import LABELS, SAMPLE_RATE
+from audiotag.data.synth import CorpusConfig, generate_corpus
 
 #: Chance MAP@3 with 41 classes: (1 + 1/2 + 1/3) / 41.
 CHANCE_MAP3 = (1 + 1 / 2 + 1 / 3) / 41

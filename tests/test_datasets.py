@@ -5,12 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiotag.audio import write_audio
-from audiotag.datasets import (
-    DatasetError, TaggingDataset, UNLABELLED, detect_fsd_layout, load_dataset, load_fsdkaggle2018,
-    load_folder_dataset,
-)
-from audiotag.labels import LABELS
+from audiotag.data.audio import write_audio
+from audiotag.data.datasets import (DatasetError, TaggingDataset, UNLABELLED, detect_fsd_layout, load_dataset,
+                                    load_fsdkaggle2018, load_folder_dataset)
+from audiotag.data.labels import LABELS
 
 TRAIN = [  # fname, label, manually_verified
     ("a1.wav", "Bark", 1), ("a2.wav", "Bark", 0), ("a3.wav", "Writing", 1),

@@ -17,11 +17,10 @@ import pytest
 import soundfile as sf
 
 from audiotag.cli import main as cli_main
-from audiotag.datasets import load_dataset
-from audiotag.download import (
-    MARKER_NAME, WORK_DIR_NAME, DownloadConfig, DownloadError, download_fsdkaggle2018, extract_zip,
-)
-from audiotag.labels import LABELS
+from audiotag.data.datasets import load_dataset
+from audiotag.data.download import (MARKER_NAME, WORK_DIR_NAME, DownloadConfig, DownloadError,
+                                    download_fsdkaggle2018, extract_zip)
+from audiotag.data.labels import LABELS
 
 RECORD = 2552860
 FAST = DownloadConfig(backoff_s=0.01, max_backoff_s=0.02, max_retries=3, timeout_s=5)

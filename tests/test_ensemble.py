@@ -2,21 +2,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiotag.ensemble import (
-    GEOMETRIC_EPS, EnsembleError, EnsembleSpec, arithmetic_mean, build_ensemble, geometric_mean, normalised_ranks,
-    rank_average, select_members, stack,
-)
+from audiotag.evaluation.ensembles import (GEOMETRIC_EPS, EnsembleError, EnsembleSpec, arithmetic_mean,
+                                           build_ensemble, geometric_mean, normalised_ranks, rank_average,
+                                           select_members, stack)
 from audiotag.fileio import write_json
-from audiotag.metrics import accuracy
-from audiotag.predictions import Predictions, PredictionsError
-from audiotag.runs import RunDir
+from audiotag.training.metrics import accuracy
+from audiotag.training.prediction_sets import Predictions, PredictionsError
+from audiotag.training.runs import RunDir
 
 CLASSES = ("a", "b", "c", "d")
 
 
 def make_run(root, name, train_fnames, train_labels, fold_of, oof_probs, test_fnames, test_probs, val_accs,
              classes=CLASSES):
-    """A run directory in audiotag.runs' layout, from arrays (no training involved)."""
+    """A run directory in audiotag.training.runs' layout, from arrays (no training involved)."""
     run = RunDir(root / name)
     n_folds = len(val_accs)
     write_json(run.config_path, {"classes": list(classes), "n_folds": n_folds})
@@ -210,7 +209,7 @@ def test_stacking_through_run_directories(tmp_path, data):
 
 def test_cli_ensemble_scores_and_writes_a_submission(tmp_path, data, capsys):
     from audiotag.cli import main
-    from audiotag.labels import LABELS
+    from audiotag.data.labels import LABELS
 
     rng, train, _, test = data
     labels = np.array(LABELS)[np.arange(40) % 41]

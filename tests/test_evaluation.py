@@ -8,13 +8,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from audiotag import paper_results  # noqa: E402
-from audiotag.evaluation import (  # noqa: E402
-    EvaluationError, ScoredClips, confused_pairs, confusion_figure, confusion_matrix, oof_score_table,
-    per_class_table, score_table, submission_frame, write_submission,
-)
-from audiotag.labels import LABELS  # noqa: E402
-from audiotag.predictions import Predictions, PredictionsError  # noqa: E402
+from audiotag.evaluation import paper_results  # noqa: E402
+from audiotag.evaluation.scores import (EvaluationError, ScoredClips, confused_pairs, confusion_figure,  # noqa: E402
+                                        confusion_matrix, oof_score_table, per_class_table, score_table,
+                                        submission_frame, write_submission)
+from audiotag.data.labels import LABELS  # noqa: E402
+from audiotag.training.prediction_sets import Predictions, PredictionsError  # noqa: E402
 
 CLASSES = ("a", "b", "c", "d")
 

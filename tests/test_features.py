@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from audiotag import features as ft
-from audiotag.audio import load_audio, write_audio
-from audiotag.config import FeatureConfig
-from audiotag.features import FeatureExtractor, compute_features, n_frames, samples_for_frames
+from audiotag.features import spectral as ft
+from audiotag.data.audio import load_audio, write_audio
+from audiotag.features.config import FeatureConfig
+from audiotag.features.spectral import FeatureExtractor, compute_features, n_frames, samples_for_frames
 
 SR = 44100
 RAW = dict(normalize="none", standardize="none", image_size=None)  # the dB features themselves

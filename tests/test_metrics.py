@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from audiotag.metrics import accuracy, average_precision_at_k, map3, per_class_map3, top_k
+from audiotag.training.metrics import accuracy, average_precision_at_k, map3, per_class_map3, top_k
 
 
 def test_map3_hand_computed():

@@ -9,11 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from audiotag.config import FeatureConfig
-from audiotag.models import (
-    MODEL_NAMES, BaselineCNN, ModelInputError, UnknownModelError, build_model, default_features, input_rank,
-    keras_param_count, summary, summary_text, trainable_param_count,
-)
+from audiotag.features.config import FeatureConfig
+from audiotag.models import (MODEL_NAMES, BaselineCNN, ModelInputError, UnknownModelError, build_model,
+                             default_features, input_rank, keras_param_count, summary, summary_text,
+                             trainable_param_count)
 from audiotag.models.blocks import ResidualBlock1d, SamePadMaxPool2d, ShiftOnlyBatchNorm2d, same_padding
 
 SR = 44100

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_rgba
 
-from audiotag import plots
+from audiotag.book import plots
 
 
 def _bars(ax):

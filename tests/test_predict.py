@@ -4,15 +4,15 @@ import json
 import numpy as np
 import pytest
 
-from audiotag.audio import load_audio, write_audio
+from audiotag.data.audio import load_audio, write_audio
 from audiotag.cli import main
-from audiotag.ensemble import EnsembleError, geometric_mean
+from audiotag.evaluation.ensembles import EnsembleError, geometric_mean
 from audiotag.fileio import read_json, write_json
-from audiotag.labels import LABELS
-from audiotag.runs import RunDir
+from audiotag.data.labels import LABELS
+from audiotag.training.runs import RunDir
 
-# ``audiotag.predict`` may be re-exported as a function by the package; the module is reached this way.
-predict_module = importlib.import_module("audiotag.predict")
+# ``audiotag.inference.tagging`` may be re-exported as a function by the package; the module is reached this way.
+predict_module = importlib.import_module("audiotag.inference.tagging")
 predict = predict_module.predict
 
 
@@ -131,11 +131,12 @@ def test_cli_predict_exit_codes_and_formats(tmp_path, audio_dir, toy_loader, cap
 
 
 def test_predict_with_the_real_predictor(tmp_path, audio_dir):
-    """End to end with audiotag.predictor.Predictor and a tiny real checkpoint (1D-ConvNet, 4 channels, 8 kHz)."""
+    """End to end with audiotag.inference.predictor.Predictor and a tiny real checkpoint (1D-ConvNet, 4 channels, 8 kHz)."""
     import torch
 
-    from audiotag.checkpoint import save_checkpoint
-    from audiotag.config import FeatureConfig, InferenceConfig
+    from audiotag.training.checkpoint import save_checkpoint
+    from audiotag.features.config import FeatureConfig
+    from audiotag.training.config import InferenceConfig
     from audiotag.models import build_model
 
     run = RunDir(tmp_path / "real")

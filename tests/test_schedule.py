@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from audiotag.checkpoint import load_checkpoint
-from audiotag.profiles import make_config
-from audiotag.schedule import PlateauSchedule
-from audiotag.training import restore_training_state, save_training_state, train
+from audiotag.training.checkpoint import load_checkpoint
+from audiotag.training.profiles import make_config
+from audiotag.training.schedule import PlateauSchedule
+from audiotag.training.trainer import restore_training_state, save_training_state, train
 
 
 def _drive(schedule, scores):
@@ -79,8 +79,8 @@ def test_training_keeps_and_restores_the_best_weights(tone_corpus, tmp_path, mon
     assert result["epochs_run"] == 7 and result["best_epoch"] == 2
     ckpt = load_checkpoint(run.checkpoint_path(0))
     assert ckpt.info["epoch"] == 2
-    from audiotag.audio import load_audio
-    from audiotag.predictor import Predictor
+    from audiotag.data.audio import load_audio
+    from audiotag.inference.predictor import Predictor
     predictor = Predictor.from_checkpoint(run.checkpoint_path(0), device="cpu", precision="fp32")
     test = run.fold_test(0)
     fnames = list(test.fnames[:4])

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiotag.labels import LABELS, SAMPLE_RATE
-from audiotag.synth import (SOUND_MODELS, CorpusConfig, SynthError, generate_corpus, plan_corpus, read_info,
-                            render_clip)
-from audiotag.synth import dsp
-from audiotag.synth.corpus import PROGRESS_MARKER, clip_duration
+from audiotag.data.labels import LABELS, SAMPLE_RATE
+from audiotag.data.synth import (SOUND_MODELS, CorpusConfig, SynthError, generate_corpus, plan_corpus, read_info,
+                                 render_clip)
+from audiotag.data.synth import dsp
+from audiotag.data.synth.corpus import PROGRESS_MARKER, clip_duration
 
 SMALL = CorpusConfig(duration_median=0.6, max_duration=3.0)
 SMALL_ARGS = dict(clips_per_class=2, test_clips_per_class=1, seed=7, progress=False, config=SMALL)
@@ -87,7 +87,7 @@ def test_wav_format_and_durations(small):
 
 
 def test_loads_with_the_dataset_loader(small):
-    from audiotag.datasets import load_dataset
+    from audiotag.data.datasets import load_dataset
 
     ds = load_dataset(small)
     info = read_info(small)

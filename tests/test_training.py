@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiotag.audio import load_audio
-from audiotag.folds import SplitError, make_folds
-from audiotag.predictions import Predictions
-from audiotag.predictor import Predictor
-from audiotag.profiles import make_config
-from audiotag.runs import RunDir, RunError
-from audiotag.training import TrainingError, assert_learned, train
+from audiotag.data.audio import load_audio
+from audiotag.training.folds import SplitError, make_folds
+from audiotag.training.prediction_sets import Predictions
+from audiotag.inference.predictor import Predictor
+from audiotag.training.profiles import make_config
+from audiotag.training.runs import RunDir, RunError
+from audiotag.training.trainer import TrainingError, assert_learned, train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from audiotag.features import n_frames
-from audiotag.predictions import Predictions
-from audiotag.widgets import (PLAYER_RATE, STATIC_NOTE, AugmentationExplorer, FeatureExplorer, PredictionExplorer,
-                              wav_bytes)
+from audiotag.features.spectral import n_frames
+from audiotag.training.prediction_sets import Predictions
+from audiotag.book.widgets import (PLAYER_RATE, STATIC_NOTE, AugmentationExplorer, FeatureExplorer,
+                                   PredictionExplorer, wav_bytes)
 
 RATE = 16000
 

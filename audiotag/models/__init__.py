@@ -1,4 +1,5 @@
-"""The networks: the paper's 1D-ConvNet and 2D-ConvNet, and the DCASE 2018 baseline they are compared with.
+"""Stage 3, the networks (chapters 3 and 4): the paper's 1D-ConvNet and 2D-ConvNet, and the DCASE 2018 baseline they are
+compared with; small blocks (``blocks``) composed into whole models, and a Keras-style summary (``summary``).
 
 ===============  ==================================  ======================  =====================  =========
 name             class                               input                   default features       count
@@ -11,7 +12,7 @@ name             class                               input                   def
 Counts are Keras counts (:func:`keras_param_count`). Every model returns **logits** ``(B, n_classes)``;
 softmax belongs to the loss and to prediction. Models are built by name with :func:`build_model`; a
 checkpoint stores the name and ``model.init_kwargs`` (plain JSON values) and rebuilds with
-``build_model(name, **kwargs)``. :func:`default_features` gives the :class:`~audiotag.config.FeatureConfig`
+``build_model(name, **kwargs)``. :func:`default_features` gives the :class:`~audiotag.features.config.FeatureConfig`
 each model expects by default, :func:`input_rank` the rank of its batched input.
 """
 from __future__ import annotations
@@ -20,12 +21,12 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..config import FeatureConfig
-from .baseline import BASELINE_FEATURES, BaselineCNN
-from .blocks import ModelInputError
-from .conv1d import Conv1DNet
-from .inception2d import PAPER_INPUT_SIZE, Inception2DNet
-from .summary import keras_param_count, summary, summary_text, trainable_param_count
+from audiotag.features.config import FeatureConfig
+from audiotag.models.baseline import BASELINE_FEATURES, BaselineCNN
+from audiotag.models.blocks import ModelInputError
+from audiotag.models.conv1d import Conv1DNet
+from audiotag.models.inception2d import PAPER_INPUT_SIZE, Inception2DNet
+from audiotag.models.summary import keras_param_count, summary, summary_text, trainable_param_count
 
 MODEL_NAMES = ("conv1d", "inception2d", "baseline")
 

@@ -75,10 +75,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import FeatureConfig
-from .blocks import ConvReLU2d, GlobalMaxPool, ModelInputError, SamePadMaxPool2d
+from audiotag.features.config import FeatureConfig
+from audiotag.models.blocks import ConvReLU2d, GlobalMaxPool, ModelInputError, SamePadMaxPool2d
 
-#: The baseline's feature extraction in our :class:`~audiotag.config.FeatureConfig` terms, faithful to
+#: The baseline's feature extraction in our :class:`~audiotag.features.config.FeatureConfig` terms, faithful to
 #: ``task2/inputs.py`` L35-54 (commit ``fcb13a3``) with the ``main.py`` L145-152 hparams:
 #: ``win_length=1102``, ``hop_length=441``, ``n_fft=2048`` (L36-38), ``window="hann"`` (the default
 #: ``window_fn`` of ``tf.contrib.signal.stft``, L39; TensorFlow's periodic Hann equals scipy's for this even

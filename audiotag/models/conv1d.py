@@ -55,7 +55,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .blocks import ConvBN1d, GlobalAvgPool, ModelInputError, ResidualBlock1d, init_keras_defaults
+from audiotag.models.blocks import ConvBN1d, GlobalAvgPool, ModelInputError, ResidualBlock1d, init_keras_defaults
 
 #: Table 1's stem: a wide strided convolution acting as a learned filterbank (80 samples = 1.8 ms at 44.1 kHz).
 STEM_KERNEL = 80

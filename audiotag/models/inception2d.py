@@ -51,7 +51,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .blocks import Branches, ConvBN2d, DenseBNReLU, GlobalAvgPool, ModelInputError, init_keras_defaults
+from audiotag.models.blocks import (Branches, ConvBN2d, DenseBNReLU, GlobalAvgPool, ModelInputError,
+                                    init_keras_defaults)
 
 #: Smallest height and width accepted (Keras' ``min_size`` for InceptionV3).
 MIN_SIZE = 75

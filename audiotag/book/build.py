@@ -1,0 +1,210 @@
+"""Build the executable book: run the notebooks with papermill, then the HTML site with Jupyter Book.
+
+Executing the book is itself a test (the d2l.ai approach): the training notebooks assert that their runs learned
+something, so a notebook that fails stops the build. The notebooks in ``notebooks/`` are stored without outputs;
+:func:`execute_notebooks` runs each one with papermill, injecting its parameters (profile, dataset, runs
+directory, seed), and writes the executed copy to ``build/executed/`` (gitignored), which ``_toc.yml`` points
+at. Jupyter Book never executes anything itself (``execute_notebooks: "off"``): :func:`build_site` only renders.
+
+::
+
+    python -m audiotag.book --profile cpu --data data/synth --runs runs/cpu      # what ``make book`` runs
+    python -m audiotag.book --profile paper --data /path/to/FSDKaggle2018 --runs runs/paper
+
+Notebook helpers used by every chapter live here too: :func:`resolve_dir` (paths that work whatever the
+notebook's working directory) and :func:`dataset_label` (the name printed beside every table of ours).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The chapters, in reading order (files ``notebooks/<name>.ipynb``).
+NOTEBOOKS = ("01_data", "02_features", "03_conv1d", "04_inception2d", "05_ensemble", "06_tag_your_audio")
+#: The repository: the notebooks, the prose and the book's configuration.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+#: Where executed notebooks go, relative to a book root (``_toc.yml`` lists them there; gitignored).
+EXECUTED = Path("build") / "executed"
+#: Files and folders that make up the book's source besides the executed notebooks.
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "book")
+#: Marker of the generated corpus (see :mod:`audiotag.data.synth`).
+SYNTH_MARKER = "synth_info.json"
+#: Seconds one notebook cell may run before papermill gives up (CI's smoke book); training cells of the other
+#: profiles run as long as they need.
+CELL_TIMEOUT = {"smoke": 600, "cpu": None, "paper": None}
+
+
+class BookError(RuntimeError):
+    """A notebook that failed to execute, or a site that failed to build; the message names which and why."""
+
+
+def resolve_dir(path: str | os.PathLike) -> Path:
+    """An absolute path: ``~`` expanded, relative paths taken from the current directory (a notebook's is its
+    folder in Jupyter, the one papermill was given otherwise)."""
+    return Path(path).expanduser().resolve()
+
+
+def dataset_label(data_dir: str | os.PathLike) -> str:
+    """How tables name the data our numbers come from: ``synthetic`` for the generated corpus, else
+    ``FSDKaggle2018`` (or the folder's name for another dataset)."""
+    root = Path(data_dir)
+    if (root / SYNTH_MARKER).is_file():
+        return "synthetic"
+    from audiotag.data.datasets import detect_fsd_layout
+
+    return "FSDKaggle2018" if detect_fsd_layout(root) is not None else root.name
+
+
+@dataclass
+class BookSettings:
+    """What ``make book`` varies: the profile, the dataset, where runs go, the seed, and per-notebook extras
+    (``extra["03_conv1d"] = {"min_map3": 0.2}``)."""
+
+    profile: str = "cpu"
+    data_dir: str | os.PathLike = "data/synth"
+    run_dir: str | os.PathLike | None = None
+    seed: int = 0
+    extra: dict[str, dict] = field(default_factory=dict)
+
+    def parameters(self, notebook: str) -> dict:
+        """The papermill parameters of one notebook: paths made absolute, so the kernel's cwd does not matter."""
+        run_dir = self.run_dir if self.run_dir is not None else Path("runs") / self.profile
+        return {"profile": self.profile, "data_dir": str(resolve_dir(self.data_dir)),
+                "run_dir": str(resolve_dir(run_dir)), "seed": int(self.seed), **self.extra.get(notebook, {})}
+
+
+def strip_widget_state(path: str | os.PathLike) -> None:
+    """Remove saved ipywidgets state from an executed notebook.
+
+    The static site cannot run the widgets' Python callbacks, and embedding their state would make every page
+    load the widget manager from a CDN (which fails offline). Each widget is followed by a static figure of the
+    same view; the widget itself renders as a short note (see :mod:`audiotag.book.widgets`).
+    """
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    if nb.metadata.pop("widgets", None) is not None:
+        nbformat.write(nb, str(path))
+
+
+def execute_notebooks(settings: BookSettings, root: str | os.PathLike = REPO_ROOT,
+                      names: tuple[str, ...] | list[str] | None = None, log_output: bool = False) -> list[Path]:
+    """Execute the notebooks (all, or ``names``) into ``root/build/executed/``; returns the executed files.
+
+    Stops at the first failing notebook with a :class:`BookError` naming it (the executed copy, with the error in
+    its cell, is left for inspection).
+    """
+    import papermill
+
+    names = list(names or NOTEBOOKS)
+    unknown = [n for n in names if n not in NOTEBOOKS]
+    if unknown:
+        raise BookError(f"unknown notebook(s) {', '.join(unknown)}; the book has {', '.join(NOTEBOOKS)}")
+    out_dir = Path(root) / EXECUTED
+    out_dir.mkdir(parents=True, exist_ok=True)
+    saved = os.environ.get("PYTHONPATH")
+    # The kernels inherit this environment: make them import this checkout's audiotag.
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), saved) if p)
+    done = []
+    try:
+        for name in names:
+            source, target = NOTEBOOK_DIR / f"{name}.ipynb", out_dir / f"{name}.ipynb"
+            start = time.perf_counter()
+            print(f"executing {source.relative_to(REPO_ROOT)} ({settings.profile}) ...", flush=True)
+            try:
+                papermill.execute_notebook(str(source), str(target), parameters=settings.parameters(name),
+                                           cwd=str(NOTEBOOK_DIR), kernel_name="python3", progress_bar=False,
+                                           log_output=log_output,
+                                           execution_timeout=CELL_TIMEOUT.get(settings.profile))
+            except papermill.PapermillExecutionError as exc:
+                raise BookError(f"{source}: cell {exc.exec_count} failed with {exc.ename}: {exc.evalue} "
+                                f"(executed copy with the traceback: {target})") from None
+            strip_widget_state(target)
+            print(f"  done in {time.perf_counter() - start:.0f} s -> {target}", flush=True)
+            done.append(target)
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    return done
+
+
+def stage_sources(root: str | os.PathLike) -> Path:
+    """Copy the book's sources (configuration, table of contents, prose) into ``root``, for a build outside the
+    repository (the tests build the smoke book in a temporary folder). Returns ``root``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for name in BOOK_SOURCES:
+        src = REPO_ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, root / name)
+    return root
+
+
+def jupyter_book_command() -> list[str]:
+    """The ``jupyter-book`` of this environment (next to the running Python), else the one on the PATH."""
+    local = Path(sys.executable).parent / "jupyter-book"
+    exe = str(local) if local.exists() else shutil.which("jupyter-book")
+    if exe is None:
+        raise BookError("jupyter-book is not installed (pip install 'jupyter-book<2'; make setup does it)")
+    return [exe]
+
+
+def build_site(root: str | os.PathLike = REPO_ROOT, strict: bool = True) -> Path:
+    """Render the book under ``root`` to HTML with ``jupyter-book build`` (``-W``: any Sphinx warning fails).
+
+    Returns the folder of the site (``root/_build/html``); raises :class:`BookError` with the build log's tail.
+    """
+    root = Path(root)
+    missing = [n for n in NOTEBOOKS if not (root / EXECUTED / f"{n}.ipynb").is_file()]
+    if missing:
+        raise BookError(f"{root / EXECUTED}: notebooks not executed yet: {', '.join(missing)} "
+                        "(run execute_notebooks first, or make book)")
+    cmd = jupyter_book_command() + ["build", str(root), "--builder", "html"] + (["-W", "--keep-going"]
+                                                                             if strict else [])
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    if proc.returncode != 0:
+        log = (proc.stdout + proc.stderr).strip().splitlines()
+        raise BookError(f"jupyter-book build {root} failed (exit {proc.returncode}):\n" + "\n".join(log[-40:]))
+    return root / "_build" / "html"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m audiotag.book", description=__doc__.split("\n\n")[0])
+    p.add_argument("--profile", default="cpu", help="paper | cpu | smoke (default cpu)")
+    p.add_argument("--data", default="data/synth", help="dataset directory (default data/synth)")
+    p.add_argument("--runs", default=None, help="root of the training runs (default runs/PROFILE)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", default=None, help="execute only these notebooks, e.g. 01_data,02_features")
+    p.add_argument("--no-execute", action="store_true", help="only build the site from executed notebooks")
+    p.add_argument("--no-build", action="store_true", help="only execute the notebooks")
+    p.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
+    args = p.parse_args(argv)
+    settings = BookSettings(args.profile, args.data, args.runs, args.seed)
+    start = time.perf_counter()
+    try:
+        if not args.no_execute:
+            names = args.only.split(",") if args.only else None
+            execute_notebooks(settings, REPO_ROOT, names, log_output=args.log_output)
+        if not args.no_build:
+            site = build_site(REPO_ROOT)
+            print(f"\nThe book is at {site / 'index.html'}  (built in {time.perf_counter() - start:.0f} s)\n"
+                  f"Serve it with: python -m http.server -d {site} 8000   and open http://127.0.0.1:8000/")
+    except BookError as exc:
+        print(f"audiotag book: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""A clip bank: whole clips held in one tensor on the training device, cropped by a single gather.
+
+Every clip's representation (a waveform, or a full-clip feature of shape ``C x F x T``) is concatenated along its
+last (time) axis into one tensor ``(D, total)``. A batch of crops is then one ``index_select`` with a
+``(B, n)`` index tensor built on the device: random offsets for training, the centre or evenly spaced windows for
+evaluation. Nothing goes back to the CPU, so on a GPU the data pipeline never waits for Python or the disk.
+
+Clips shorter than a crop are repeated (index modulo the clip length) or zero-padded, as ``audio.fit_length`` does
+for single waveforms, so a clip scores the same through the bank and through ``audio.center_crop``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from audiotag.data.audio import SHORT_CLIP_POLICIES
+
+
+@dataclass
+class Windows:
+    """Evaluation crops: ``data`` (n_windows, ...) and ``owner`` (n_windows,) = the clip each window came from."""
+
+    data: torch.Tensor
+    owner: torch.Tensor
+
+
+class ClipBank:
+    def __init__(self, items: list[torch.Tensor], device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32, short_clip: str = "repeat"):
+        """``items``: per clip a tensor of shape ``(*item_shape, length)``; all share ``item_shape``."""
+        if not items:
+            raise ValueError("a clip bank needs at least one clip")
+        if short_clip not in SHORT_CLIP_POLICIES:
+            raise ValueError(f"unknown short-clip policy {short_clip!r}")
+        self.item_shape = tuple(items[0].shape[:-1])
+        for i, item in enumerate(items):
+            if tuple(item.shape[:-1]) != self.item_shape or item.shape[-1] == 0:
+                raise ValueError(f"clip {i}: shape {tuple(item.shape)} does not fit {self.item_shape} x length>0")
+        self.device = torch.device(device)
+        self.short_clip = short_clip
+        lengths = torch.tensor([item.shape[-1] for item in items], dtype=torch.long)
+        self.lengths = lengths.to(self.device)
+        self.starts = (torch.cumsum(lengths, 0) - lengths).to(self.device)
+        depth = int(np.prod(self.item_shape)) if self.item_shape else 1
+        self.data = torch.cat([item.reshape(depth, -1).to(dtype) for item in items], dim=1).to(self.device)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.element_size() * self.data.numel()
+
+    # --- crops -------------------------------------------------------------------------------------------------
+    def _gather(self, clips: torch.Tensor, offsets: torch.Tensor, n: int) -> torch.Tensor:
+        """Crops of length ``n`` starting at ``offsets`` within ``clips``; wraps (repeat) or pads short clips."""
+        lengths = self.lengths[clips]
+        steps = torch.arange(n, device=self.device)
+        pos = offsets[:, None] + steps[None, :]
+        inside = pos < lengths[:, None]
+        if self.short_clip == "repeat":
+            pos = pos % lengths[:, None]
+        else:
+            pos = torch.minimum(pos, lengths[:, None] - 1)
+        index = (self.starts[clips][:, None] + pos).reshape(-1)
+        out = self.data.index_select(1, index).view(-1, len(clips), n).permute(1, 0, 2)
+        if self.short_clip == "pad":
+            out = out * inside[:, None, :].to(out.dtype)
+        return out.reshape(len(clips), *self.item_shape, n)
+
+    def random_crops(self, clips, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One crop of length ``n`` per clip at a uniformly random offset (short clips: a random rotation)."""
+        clips = torch.as_tensor(clips, dtype=torch.long, device=self.device)
+        lengths = self.lengths[clips]
+        span = torch.where(lengths >= n, lengths - n + 1, lengths if self.short_clip == "repeat" else 1)
+        u = torch.rand(len(clips), generator=generator, device=generator.device if generator else self.device)
+        offsets = (u.to(self.device) * span).long().clamp_max(span - 1)
+        return self._gather(clips, offsets, n)
+
+    def center_crops(self, clips, n: int) -> torch.Tensor:
+        """The middle ``n`` of each clip (a short clip starts at 0 and repeats or pads)."""
+        clips = torch.as_tensor(clips, dtype=torch.long, device=self.device)
+        offsets = torch.clamp(self.lengths[clips] - n, min=0) // 2
+        return self._gather(clips, offsets, n)
+
+    def window_crops(self, clips, n: int, n_crops: int | None = None, max_crops: int = 8) -> Windows:
+        """Evenly spaced windows covering each clip, overlapping by at most half (``n_crops=None``), as
+        ``audio.window_crops`` does; at most ``max_crops`` per clip."""
+        clips = torch.as_tensor(clips, dtype=torch.long, device=self.device)
+        lengths = torch.clamp(self.lengths[clips], min=n).cpu().numpy()
+        owner, offsets = [], []
+        for i, length in enumerate(lengths):
+            k = n_crops if n_crops is not None else max(1, -(-2 * int(length) // n) - 1)
+            k = max(1, min(k, max_crops))
+            starts = np.linspace(0, int(length) - n, k).round().astype(np.int64)
+            owner.extend([i] * k)
+            offsets.extend(starts.tolist())
+        owner_t = torch.tensor(owner, dtype=torch.long, device=self.device)
+        offsets_t = torch.tensor(offsets, dtype=torch.long, device=self.device)
+        return Windows(self._gather(clips[owner_t], offsets_t, n), owner_t)
+
+
+def average_windows(scores: torch.Tensor, owner: torch.Tensor, n_clips: int) -> torch.Tensor:
+    """Mean of per-window scores ``(n_windows, C)`` for each clip ``(n_clips, C)``."""
+    total = torch.zeros(n_clips, scores.shape[1], dtype=scores.dtype, device=scores.device)
+    total.index_add_(0, owner, scores)
+    count = torch.bincount(owner, minlength=n_clips).clamp_min(1).to(scores.dtype)
+    return total / count[:, None]

@@ -1,0 +1,100 @@
+"""Training and evaluation settings: the evaluation policy over whole clips and one training run's recipe.
+
+The named presets of these (``paper``, ``cpu``, ``smoke``) live in :mod:`audiotag.training.profiles`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from audiotag.features.augment import AugmentConfig
+from audiotag.features.config import FeatureConfig
+
+#: How a clip longer or shorter than the model's crop is scored at evaluation and inference time.
+INFERENCE_MODES = ("center", "windows")
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """The deterministic evaluation policy over a whole clip.
+
+    ``center``: one crop of ``crop_seconds`` from the middle of the clip.
+    ``windows`` (test-time augmentation): evenly spaced crops covering the whole clip, overlapping by at most half
+    (``n_crops=None``) or exactly ``n_crops`` of them, at most ``max_crops``; class probabilities are averaged.
+    Clips shorter than the crop are repeated (``short_clip="repeat"``) or zero-padded (``"pad"``).
+    """
+
+    crop_seconds: float = 3.5
+    mode: str = "windows"
+    n_crops: int | None = None
+    max_crops: int = 8
+    short_clip: str = "repeat"
+
+    def __post_init__(self):
+        if self.mode not in INFERENCE_MODES:
+            raise ValueError(f"unknown inference mode {self.mode!r}; choose one of {INFERENCE_MODES}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: which network, its input, augmentation, the optimisation recipe and the CV protocol.
+
+    The paper's recipe (section 3.3) is the ``paper`` profile in :mod:`audiotag.training.profiles`: Adam at lr 1e-3; the lr
+    halves when validation accuracy has not improved for ``lr_patience`` epochs (1D: 3, 2D: 4), floor 1e-6; training
+    stops after ``early_stop_patience`` epochs without improvement (1D: 10, 2D: 24); the best weights are kept;
+    mini-batches of 128 (1D) / 16 (2D); 5-fold (1D) / 7-fold (2D) stratified cross-validation.
+    """
+
+    model: str = "inception2d"
+    model_kwargs: dict = field(default_factory=dict)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    augment: AugmentConfig = None  # type: ignore[assignment]  # filled in __post_init__
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    crop_seconds: float = 3.46          # training crop: 299 frames at hop 512 and 44.1 kHz
+    n_folds: int = 7
+    folds: tuple[int, ...] | None = None  # train only these folds (None: all)
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    lr: float = 1e-3
+    lr_factor: float = 0.5
+    lr_patience: int = 4
+    min_lr: float = 1e-6
+    early_stop_patience: int = 24
+    max_epochs: int = 200
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    verified_only: bool = False
+    max_train_clips: int | None = None
+    max_clip_seconds: float | None = 30.0
+    quiet: bool = False
+
+    def __post_init__(self):
+        if self.augment is None:
+            object.__setattr__(self, "augment", AugmentConfig())
+        if self.folds is not None:
+            object.__setattr__(self, "folds", tuple(int(k) for k in self.folds))
+        for name in ("batch_size", "eval_batch_size", "max_epochs", "early_stop_patience", "n_folds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.crop_seconds <= 0:
+            raise ValueError(f"crop_seconds must be positive, got {self.crop_seconds}")
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["folds"] = list(self.folds) if self.folds is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(cls)}}
+        d["features"] = FeatureConfig.from_dict(d.get("features", {}))
+        d["augment"] = AugmentConfig.from_dict(d.get("augment", {}))
+        d["inference"] = InferenceConfig(**d.get("inference", {}))
+        return cls(**d)
+

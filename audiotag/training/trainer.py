@@ -1,0 +1,359 @@
+"""K-fold training with the paper's recipe (section 3.3), resumable and deterministic.
+
+``train(config, data_dir, run_dir)`` runs stratified K-fold cross-validation. For each fold it trains on the other
+folds' clips with random crops every epoch, augments (mixup, random erasing) on the device, validates with the
+deterministic inference policy, reduces the learning rate on a validation-accuracy plateau, stops early, keeps the
+best weights, and finally predicts the fold's held-out clips (out-of-fold) and the whole test set.
+
+Every file is written atomically, and the resume state is saved after each epoch: kill the process at any moment,
+run the same command again, and it continues from the last completed epoch of the unfinished fold, skipping
+finished folds. Restored RNG states make a resumed run identical to an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from audiotag.features.augment import Augmenter
+from audiotag.training.bank import ClipBank
+from audiotag.training.checkpoint import save_checkpoint
+from audiotag.training.config import TrainConfig
+from audiotag.data.datasets import TaggingDataset, load_dataset
+from audiotag.training.devices import (autocast, make_deterministic, restore_rng_states, resolve_device,
+                                       resolve_precision, rng_states, seed_everything)
+from audiotag.fileio import atomic_path, write_json, write_text
+from audiotag.training.folds import make_folds, subsample_stratified
+from audiotag.training.metrics import accuracy, map3
+from audiotag.models import build_model
+from audiotag.training.pipeline import InputPipeline
+from audiotag.training.prediction_sets import Predictions
+from audiotag.training.validation import predict_bank
+from audiotag.training.runs import RunDir, RunError
+from audiotag.training.schedule import PlateauSchedule
+
+
+class TrainingError(ValueError):
+    """A training request that cannot work (bad settings for this dataset or model)."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------------------------
+def train(config: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
+          dataset: TaggingDataset | None = None) -> RunDir:
+    """Cross-validate ``config`` on the dataset at ``data_dir``, writing everything under ``run_dir``.
+
+    Re-running with the same config resumes; a different config in an existing run directory is refused.
+    """
+    run = RunDir(run_dir)
+    dataset = dataset or load_dataset(data_dir)
+    classes = tuple(dataset.classes)
+    train_df = dataset.train
+    if config.verified_only:
+        train_df = train_df[train_df["manually_verified"].astype(bool)]
+    if config.max_train_clips:
+        train_df = subsample_stratified(train_df, config.max_train_clips, config.n_folds, config.seed)
+    train_df = train_df.reset_index(drop=True)
+
+    _prepare_run_dir(run, config, classes, data_dir)
+    split = _load_or_make_split(run, train_df, config)
+    folds = list(config.folds) if config.folds is not None else list(range(config.n_folds))
+    bad = [k for k in folds if not 0 <= k < config.n_folds]
+    if bad:
+        raise TrainingError(f"folds {bad} out of range for {config.n_folds}-fold CV")
+
+    todo = [k for k in folds if not run.result_path(k).exists()]
+    if todo:
+        engine = _Engine(config, classes)
+        engine.check_input_size()
+        train_bank = engine.load_bank(train_df["path"].tolist(), "training clips")
+        test_df = dataset.test if dataset.test is not None else None
+        test_bank = engine.load_bank(test_df["path"].tolist(), "test clips") if test_df is not None and len(test_df) else None
+        targets = torch.tensor(train_df["label_index"].to_numpy(), dtype=torch.long)
+        for k in todo:
+            engine.train_fold(run, k, split["fold"].to_numpy(), train_df, targets, train_bank, test_df, test_bank)
+    _write_summary(run, config, train_df, split, folds)
+    return run
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Run directory bookkeeping
+# --------------------------------------------------------------------------------------------------------------
+def _prepare_run_dir(run: RunDir, config: TrainConfig, classes, data_dir) -> None:
+    record = json.loads(json.dumps({**config.to_dict(), "classes": list(classes),
+                                    "data_dir": str(Path(data_dir).resolve())}))   # as it reads back from disk
+    for stale in run.path.glob("**/.*.part") if run.path.exists() else []:
+        stale.unlink()   # temporary files of a write that was killed half-way; the real file is intact
+    if run.exists():
+        old = run.config()
+        ignored = {"quiet", "device", "folds", "data_dir"}
+        diff = sorted(k for k in set(old) | set(record) if k not in ignored and old.get(k) != record.get(k))
+        if diff:
+            raise RunError(f"{run.path} holds a run with a different configuration (differs in: {', '.join(diff)}); "
+                           f"choose a new --run-dir or delete the old one")
+        return
+    run.path.mkdir(parents=True, exist_ok=True)
+    write_json(run.config_path, record)
+
+
+def _load_or_make_split(run: RunDir, train_df: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
+    if run.split_path.exists():
+        split = run.split()
+        if split["fname"].tolist() != train_df["fname"].tolist():
+            raise RunError(f"{run.split_path}: the saved fold split does not match this dataset's training clips; "
+                           f"the data changed since the run started - use a new run directory")
+        return split
+    split = make_folds(train_df, config.n_folds, config.seed)
+    write_text(run.split_path, split.to_csv(index=False))
+    return split
+
+
+def _write_summary(run: RunDir, config: TrainConfig, train_df, split, folds) -> None:
+    done = run.completed_folds()
+    results = run.fold_results()
+    summary = {"run": run.name, "model": config.model, "feature": config.features.kind,
+               "n_folds": config.n_folds, "completed_folds": done,
+               "folds": results.to_dict(orient="records")}
+    if set(done) >= set(range(config.n_folds)):
+        oofs = [run.fold_oof(k) for k in range(config.n_folds)]
+        oof = Predictions(np.concatenate([p.fnames for p in oofs]), np.concatenate([p.probs for p in oofs]),
+                          oofs[0].classes, run.name).align(train_df["fname"].tolist())
+        oof.save(run.oof_path)
+        y = train_df["label_index"].to_numpy()
+        summary.update(oof_accuracy=accuracy(oof.probs, y), oof_map3=map3(oof.probs, y))
+    if len(results):
+        summary.update(mean_val_acc=float(results["val_acc"].mean()), mean_val_map3=float(results["val_map3"].mean()))
+    write_json(run.summary_path, summary)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The engine: device, input pipeline, model and one fold's training loop
+# --------------------------------------------------------------------------------------------------------------
+class _Engine:
+    def __init__(self, config: TrainConfig, classes):
+        self.cfg = config
+        self.classes = classes
+        self.device = resolve_device(config.device)
+        make_deterministic(self.device)
+        self.amp_dtype = resolve_precision(config.precision, self.device)
+        self.pipeline = InputPipeline(config.features, self.device)
+        self.channels_last = config.channels_last and config.features.kind != "waveform"
+        self.crop = self.pipeline.crop_length(config.crop_seconds)
+
+    # --- data ----------------------------------------------------------------------------------------------------
+    def load_bank(self, paths: list[str], what: str) -> ClipBank:
+        """Read every clip once, compute its full-clip representation on the device, and bank it."""
+        from audiotag.data.audio import load_audio
+
+        rate = self.cfg.features.sample_rate
+        max_len = int(self.cfg.max_clip_seconds * rate) if self.cfg.max_clip_seconds else None
+        bar = _progress(total=len(paths), desc=f"loading {what}", unit="clip", quiet=self.cfg.quiet)
+        items = [None] * len(paths)
+
+        def load(i):
+            wave = load_audio(paths[i], rate)
+            return i, wave[:max_len] if max_len else wave
+
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for i, wave in pool.map(load, range(len(paths))):
+                items[i] = self.pipeline.clip_item(wave)
+                bar.update(1)
+        bar.close()
+        store = torch.float16 if self.device.type == "cuda" else torch.float32
+        return ClipBank(items, self.device, dtype=store, short_clip=self.cfg.inference.short_clip)
+
+    def new_model(self) -> torch.nn.Module:
+        model = build_model(self.cfg.model, n_classes=len(self.classes), **self.cfg.model_kwargs).to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def check_input_size(self) -> None:
+        """Fail before any work if the crop does not fit the model (too short, too long, wrong feature)."""
+        model = build_model(self.cfg.model, n_classes=len(self.classes), **self.cfg.model_kwargs).eval()
+        shape = self.pipeline.input_shape(self.crop)
+        try:
+            with torch.no_grad():
+                model(torch.zeros((2, *shape)))
+        except Exception as exc:
+            raise TrainingError(f"a {self.cfg.crop_seconds} s crop gives input shape {shape}, which model "
+                                f"{self.cfg.model!r} does not accept: {exc}") from None
+
+    # --- one fold ------------------------------------------------------------------------------------------------
+    def train_fold(self, run: RunDir, k: int, fold_of: np.ndarray, train_df: pd.DataFrame, targets: torch.Tensor,
+                   bank: ClipBank, test_df, test_bank) -> None:
+        cfg = self.cfg
+        train_idx = np.flatnonzero(fold_of != k)
+        val_idx = np.flatnonzero(fold_of == k)
+        seed_everything(cfg.seed * 1000 + k)
+        model = self.new_model()
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        schedule = PlateauSchedule(lr=cfg.lr, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr,
+                                   stop_patience=cfg.early_stop_patience)
+        gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 1000 + k)
+        order_gen = torch.Generator().manual_seed(cfg.seed * 1000 + k + 1)
+        augment = Augmenter(cfg.augment)
+        train_model = torch.compile(model) if cfg.compile else model
+
+        history: list[dict] = []
+        if run.state_path(k).exists():
+            history = restore_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen))
+
+        val_targets = train_df["label_index"].to_numpy()[val_idx]
+        epochs = _progress(total=cfg.max_epochs, initial=schedule.epoch, desc=f"{run.name} fold {k}", unit="epoch",
+                           quiet=cfg.quiet)
+        while schedule.epoch < cfg.max_epochs and not schedule.stopped:
+            t0 = time.perf_counter()
+            lr = schedule.lr
+            for group in opt.param_groups:
+                group["lr"] = lr
+            train_loss, train_acc = self._train_epoch(train_model, opt, augment, bank, train_idx, targets, gen,
+                                                      order_gen, schedule.epoch)
+            probs = predict_bank(model, bank, self.pipeline, cfg.inference, val_idx, batch_size=cfg.eval_batch_size,
+                                 amp_dtype=self.amp_dtype, channels_last=self.channels_last)
+            val_loss = float(-np.log(np.clip(probs[np.arange(len(val_idx)), val_targets], 1e-12, 1)).mean())
+            val_acc, val_map = accuracy(probs, val_targets), map3(probs, val_targets)
+            outcome = schedule.step(val_acc)
+            if outcome.improved:
+                self._save_best(run, k, model, schedule.epoch, val_acc, val_map)
+            history.append({"epoch": schedule.epoch, "train_loss": train_loss, "train_acc": train_acc,
+                            "val_loss": val_loss, "val_acc": val_acc, "val_map3": val_map, "lr": lr,
+                            "seconds": time.perf_counter() - t0})
+            write_text(run.history_path(k), pd.DataFrame(history).to_csv(index=False))
+            save_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen), history)
+            epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_acc:.3f}", best=f"{schedule.best:.3f}")
+            epochs.update(1)
+        epochs.close()
+        self._finish_fold(run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history)
+
+    def _train_epoch(self, model, opt, augment, bank, train_idx, targets, gen, order_gen, epoch):
+        cfg = self.cfg
+        model.train()
+        order = train_idx[torch.randperm(len(train_idx), generator=order_gen).numpy()]
+        n_batches = max(1, len(order) // cfg.batch_size) if len(order) >= cfg.batch_size else 1
+        bar = _progress(total=n_batches, desc=f"epoch {epoch + 1}", unit="batch", leave=False, quiet=cfg.quiet)
+        total_loss, total_hits, total_n = 0.0, 0, 0
+        for b in range(n_batches):
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            if len(idx) < 2:     # BatchNorm cannot train on a single example
+                continue
+            clips = torch.as_tensor(idx, device=self.device)
+            x = self.pipeline.model_input(bank.random_crops(clips, self.crop, gen))
+            y = F.one_hot(targets[idx].to(self.device), len(self.classes)).float()
+            x, y = augment(x, y, gen)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(self.device, self.amp_dtype):
+                logits = model(x)
+            loss = soft_cross_entropy(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total_loss += loss.item() * len(idx)
+            total_hits += int((logits.argmax(1) == y.argmax(1)).sum())
+            total_n += len(idx)
+            bar.set_postfix(loss=f"{total_loss / total_n:.3f}", acc=f"{total_hits / total_n:.3f}")
+            bar.update(1)
+        bar.close()
+        if not math.isfinite(total_loss):
+            raise TrainingError(f"training loss became {total_loss} in epoch {epoch + 1}; lower the learning rate")
+        return total_loss / max(total_n, 1), total_hits / max(total_n, 1)
+
+    # --- saving --------------------------------------------------------------------------------------------------
+    def _save_best(self, run, k, model, epoch, val_acc, val_map):
+        save_checkpoint(run.checkpoint_path(k), model, model_name=self.cfg.model, model_kwargs=self.cfg.model_kwargs,
+                        classes=self.classes, features=self.cfg.features, inference=self.cfg.inference,
+                        info={"run": run.name, "fold": k, "epoch": epoch, "val_acc": val_acc, "val_map3": val_map,
+                              "crop_seconds": self.cfg.crop_seconds})
+
+    def _finish_fold(self, run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history):
+        from audiotag.training.checkpoint import load_checkpoint
+
+        model = load_checkpoint(run.checkpoint_path(k)).build_model(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        kw = dict(batch_size=self.cfg.eval_batch_size, amp_dtype=self.amp_dtype, channels_last=self.channels_last)
+        oof = predict_bank(model, bank, self.pipeline, self.cfg.inference, val_idx, **kw)
+        Predictions(train_df["fname"].to_numpy()[val_idx], oof, self.classes, f"{run.name}/fold_{k}").save(
+            run.fold_oof_path(k))
+        if test_bank is not None:
+            test = predict_bank(model, test_bank, self.pipeline, self.cfg.inference, **kw)
+            Predictions(test_df["fname"].to_numpy(), test, self.classes, f"{run.name}/fold_{k}").save(
+                run.fold_test_path(k))
+        y = train_df["label_index"].to_numpy()[val_idx]
+        seconds = float(sum(h["seconds"] for h in history))
+        write_json(run.result_path(k), {"best_epoch": schedule.best_epoch, "val_acc": accuracy(oof, y),
+                                        "val_map3": map3(oof, y), "epochs_run": schedule.epoch,
+                                        "n_train": int(len(train_df) - len(val_idx)), "n_val": int(len(val_idx)),
+                                        "seconds": seconds})
+        if run.state_path(k).exists():
+            run.state_path(k).unlink()   # the fold is complete; its resume state is no longer needed
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The resume file of an unfinished fold
+# --------------------------------------------------------------------------------------------------------------
+def save_training_state(path, model, optimizer, schedule: PlateauSchedule, generators, history: list[dict]) -> None:
+    """Everything an interrupted fold needs to continue exactly: weights, optimizer moments, schedule, every random
+    state (the process's and ``generators``'), and the history so far. Written atomically."""
+    from audiotag.training.checkpoint import _unwrap
+
+    payload = {"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+               "schedule": schedule.state_dict(), "rng": rng_states(*generators), "history": history}
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(payload, tmp)
+
+
+def restore_training_state(path, model, optimizer, schedule: PlateauSchedule, generators,
+                           device: torch.device | str | None = None) -> list[dict]:
+    """Load a :func:`save_training_state` file into freshly built objects; returns the history.
+
+    The file is read onto the CPU: weights and optimizer moments then follow the parameters to their device
+    (``device`` is only checked against them), and random states stay CPU byte tensors as ``Generator.set_state``
+    requires, wherever the run resumes (CPU or GPU).
+    """
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    params = list(model.parameters())
+    if device is not None and params and params[0].device != torch.device(device):
+        raise TrainingError(f"{path}: the model to resume lives on {params[0].device}, not on {device}")
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    schedule.load_state_dict(saved["schedule"])
+    restore_rng_states(saved["rng"], *generators)
+    return list(saved["history"])
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Categorical cross-entropy against soft targets (one-hot, or mixed by mixup)."""
+    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def assert_learned(run: RunDir | str, min_map3: float, folds=None) -> pd.DataFrame:
+    """d2l-style check that a run learned something: every completed fold's validation MAP@3 is at least
+    ``min_map3`` (chance is about 0.045 with 41 classes). Returns the fold results table."""
+    run = RunDir(run) if not isinstance(run, RunDir) else run
+    results = run.fold_results()
+    if results.empty:
+        raise AssertionError(f"{run.path}: no completed folds")
+    if folds is not None:
+        results = results[results["fold"].isin(list(folds))]
+    weak = results[results["val_map3"] < min_map3]
+    if len(weak):
+        raise AssertionError(f"{run.path}: folds {weak['fold'].tolist()} reached validation MAP@3 "
+                             f"{weak['val_map3'].round(3).tolist()} < {min_map3}: the network did not learn")
+    return results
+
+
+def _progress(total, desc, unit, quiet, leave=True, initial=0):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, leave=leave, initial=initial, dynamic_ncols=True)
