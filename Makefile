@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make book   - set up, generate the embedded dataset, execute the notebooks (cpu profile), build the HTML site
 #   make test   - set up, run the test suite
+#   make lab    - open the notebooks live in JupyterLab
 # Reproduce the paper on FSDKaggle2018 with a GPU:  make book PROFILE=paper DATA=/path/to/FSDKaggle2018
 PYTHON ?= python3
 VENV   ?= .venv
@@ -10,7 +11,7 @@ DATA    ?= data/synth
 RUNS    ?= runs/$(PROFILE)
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test book synth clean-book chromium
+.PHONY: setup test book synth clean-book chromium lab
 setup: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
@@ -35,10 +36,19 @@ synth: setup
 	$(VENV)/bin/audiotag data synth --dest data/synth
 
 # The book: generate the synthetic corpus (when DATA is the default), execute the notebooks with papermill under
-# PROFILE into build/executed/, render the site with jupyter-book build -W; prints where the site is.
+# PROFILE into build/executed/, render the site with jupyter-book build -W; prints where the site is and writes
+# build/results.json (scores, wall time, machine, commit; `audiotag report` makes the README table from it).
 book: setup
-	@if [ "$(DATA)" = "data/synth" ]; then $(VENV)/bin/audiotag data synth --dest data/synth; fi
-	$(PY) -m audiotag.book --profile $(PROFILE) --data $(DATA) --runs $(RUNS)
+	$(PY) -m audiotag.book --profile $(PROFILE) --data $(DATA) --runs $(RUNS) $(if $(filter data/synth,$(DATA)),--synth)
+
+# The notebooks live in JupyterLab from the project's virtualenv (the ipywidgets explorers need a kernel). Opens on
+# 127.0.0.1:8888; LAB_ARGS adds options, e.g. make lab LAB_ARGS="--no-browser --port 8890".
+# Offline: no update check, no news feed, no extension manager looking things up on PyPI.
+LAB_FLAGS := --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --LabApp.news_url=None \
+  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate --LabApp.extension_manager=readonly \
+  $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+lab: setup
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) $(LAB_ARGS)
 
 # Remove the executed notebooks and the site (the training runs in runs/ are kept: they are the expensive part).
 clean-book:

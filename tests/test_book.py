@@ -144,12 +144,40 @@ IMAGES_JS = """
 """
 
 
+#: The in-page explorers of a chapter: ready, and each redraws when a control moves (a select: the next option).
+EXPLORERS_RESPOND_JS = """
+async () => {
+  const roots = Array.from(document.querySelectorAll('.audiotag-explorer'));
+  const out = [];
+  for (const root of roots) {
+    const draws = () => Number(root.dataset.draws || 0);
+    const start = Date.now();
+    while (root.dataset.state !== 'ready' && Date.now() - start < 20000) await new Promise(r => setTimeout(r, 50));
+    const select = root.querySelector('select[data-control]');
+    const before = draws();
+    select.selectedIndex = (select.selectedIndex + 1) % select.options.length;
+    select.dispatchEvent(new Event('change', {bubbles: true}));
+    const t0 = Date.now();
+    while (draws() === before && Date.now() - t0 < 20000) await new Promise(r => setTimeout(r, 50));
+    out.push([root.dataset.kind, root.dataset.state, select.dataset.control, draws() > before]);
+  }
+  return out;
+}
+"""
+#: Bytes of the page and of everything it loaded (from the Resource Timing API).
+PAGE_WEIGHT_JS = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const res = performance.getEntriesByType('resource');
+  return (nav ? nav.decodedBodySize : 0) + res.reduce((n, r) => n + (r.decodedBodySize || 0), 0);
+}"""
+
+
 @pytest.mark.slow
 def test_every_page_renders_in_chromium(browser, served_site):
     """Every page in headless Chromium (Playwright): its heading and title, all images loaded, no console error,
     no failed load, no request leaving the local server. Screenshots go to ``artifacts/screenshots/``."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    failures = {}
+    failures, weights = {}, {}
     with open_recorded_page(browser, served_site) as recorded:
         page = recorded.page
         for path, heading in PAGES.items():
@@ -165,7 +193,17 @@ def test_every_page_renders_in_chromium(browser, served_site):
                             clip={"x": 0, "y": 0, "width": 1280,
                                   "height": min(4000, page.evaluate("document.documentElement.scrollHeight"))},
                             full_page=True)
-            problems = log.problems()
+            weights[path] = page.evaluate(PAGE_WEIGHT_JS)
+            if path.endswith("02_features.html"):
+                explorers = page.evaluate(EXPLORERS_RESPOND_JS)
+                if sorted(e[0] for e in explorers) != ["augment", "feature"]:
+                    problems_extra = [f"in-page explorers: {explorers}"]
+                else:
+                    problems_extra = [f"explorer {k} ({state}) did not redraw after {c} changed"
+                                      for k, state, c, redrew in explorers if not redrew]
+            else:
+                problems_extra = []
+            problems = log.problems() + problems_extra
             h1 = h1.replace("#", "").strip()
             if not h1.endswith(heading):     # numbered chapters read "1. The data"
                 problems.append(f"heading {h1!r}, expected {heading!r}")
@@ -176,4 +214,6 @@ def test_every_page_renders_in_chromium(browser, served_site):
                 problems.append("no figures on a notebook page")
             if problems:
                 failures[path] = problems
+    (SCREENSHOTS.parent / "page_weights.json").write_text(json.dumps(weights, indent=2))
+    print("page weight (page + what it loaded), bytes:\n" + "\n".join(f"  {k}: {v:,}" for k, v in weights.items()))
     assert not failures, json.dumps(failures, indent=2)

@@ -17,13 +17,19 @@ notebook's working directory) and :func:`dataset_label` (the name printed beside
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from audiotag.training import status
 
 #: The chapters, in reading order (files ``notebooks/<name>.ipynb``).
 NOTEBOOKS = ("01_data", "02_features", "03_conv1d", "04_inception2d", "05_ensemble", "06_tag_your_audio")
@@ -33,7 +39,7 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 #: Where executed notebooks go, relative to a book root (``_toc.yml`` lists them there; gitignored).
 EXECUTED = Path("build") / "executed"
 #: Files and folders that make up the book's source besides the executed notebooks.
-BOOK_SOURCES = ("_config.yml", "_toc.yml", "book")
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "audiotag/book/static")
 #: Marker of the generated corpus (see :mod:`audiotag.data.synth`).
 SYNTH_MARKER = "synth_info.json"
 #: Seconds one notebook cell may run before papermill gives up (CI's smoke book); training cells of the other
@@ -94,12 +100,85 @@ def strip_widget_state(path: str | os.PathLike) -> None:
         nbformat.write(nb, str(path))
 
 
+class BuildMonitor:
+    """Prints, every ``interval`` seconds while a notebook executes, which cell is running (papermill saves the
+    executed copy as each cell starts) and what a training inside it is doing (:mod:`audiotag.training.status`),
+    so the terminal of ``make book`` is never silent for long."""
+
+    def __init__(self, status_file: Path, interval: float = 5.0, stream=None):
+        self.status_file = Path(status_file)
+        self.interval = interval
+        self.stream = stream or sys.stdout
+
+    @staticmethod
+    def running_cell(path: Path) -> tuple[int, int, str] | None:
+        """(1-based index among code cells, code cells, first line) of the cell papermill marked running."""
+        try:
+            cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        except (OSError, ValueError, KeyError):
+            return None      # not written yet, or caught mid-write
+        for i, cell in enumerate(cells):
+            if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+                source = "".join(cell["source"]).strip().splitlines()
+                return i + 1, len(cells), (source[0][:60] if source else "")
+        return None
+
+    @contextlib.contextmanager
+    def watch(self, name: str, target: Path):
+        stop = threading.Event()
+        start = time.perf_counter()
+
+        def loop():
+            while not stop.wait(self.interval):
+                cell = self.running_cell(target)
+                where = f"cell {cell[0]}/{cell[1]}: {cell[2]}" if cell else "starting"
+                line = status.read(self.status_file)
+                print(f"  [{time.perf_counter() - start:5.0f} s] {name} {where}" + (f"\n      {line}" if line else ""),
+                      file=self.stream, flush=True)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def tidy_parameters(path: str | os.PathLike, root: str | os.PathLike = REPO_ROOT) -> None:
+    """Tidy papermill's injected-parameters cell of an executed notebook for the site: absolute paths become
+    relative to the repository (``data_dir = "data/synth"``; paths elsewhere keep only their last two parts), and
+    the cell is collapsed (Jupyter Book's ``hide-cell``), so no page shows the machine's folders."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    root = str(Path(root).resolve())
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" not in tags:
+            continue
+
+        def shorten(match):
+            value = match.group(1)
+            if value == root or value.startswith(root + os.sep):
+                rel = os.path.relpath(value, root)
+                return f'"{rel}"'
+            parts = Path(value).parts
+            return f'".../{"/".join(parts[-2:])}"' if len(parts) > 3 else f'"{value}"'
+
+        cell.source = re.sub(r'"(/[^"]*)"', shorten, cell.source)
+        cell.metadata["tags"] = [*tags, "hide-cell"]
+    nbformat.write(nb, str(path))
+
+
 def execute_notebooks(settings: BookSettings, root: str | os.PathLike = REPO_ROOT,
-                      names: tuple[str, ...] | list[str] | None = None, log_output: bool = False) -> list[Path]:
+                      names: tuple[str, ...] | list[str] | None = None, log_output: bool = False,
+                      monitor_interval: float | None = 5.0) -> list[Path]:
     """Execute the notebooks (all, or ``names``) into ``root/build/executed/``; returns the executed files.
 
     Stops at the first failing notebook with a :class:`BookError` naming it (the executed copy, with the error in
-    its cell, is left for inspection).
+    its cell, is left for inspection). Every ``monitor_interval`` seconds the running cell and the training status
+    are printed (:class:`BuildMonitor`; ``None``: quiet).
     """
     import papermill
 
@@ -110,8 +189,13 @@ def execute_notebooks(settings: BookSettings, root: str | os.PathLike = REPO_ROO
     out_dir = Path(root) / EXECUTED
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = os.environ.get("PYTHONPATH")
-    # The kernels inherit this environment: make them import this checkout's audiotag.
+    saved_status = os.environ.get(status.ENV)
+    # The kernels inherit this environment: make them import this checkout's audiotag, and report training status.
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), saved) if p)
+    status_file = (Path(root) / "build" / "status.txt").resolve()
+    status_file.unlink(missing_ok=True)
+    os.environ[status.ENV] = str(status_file)
+    monitor = BuildMonitor(status_file, monitor_interval) if monitor_interval else None
     done = []
     try:
         for name in names:
@@ -119,21 +203,25 @@ def execute_notebooks(settings: BookSettings, root: str | os.PathLike = REPO_ROO
             start = time.perf_counter()
             print(f"executing {source.relative_to(REPO_ROOT)} ({settings.profile}) ...", flush=True)
             try:
-                papermill.execute_notebook(str(source), str(target), parameters=settings.parameters(name),
-                                           cwd=str(NOTEBOOK_DIR), kernel_name="python3", progress_bar=False,
-                                           log_output=log_output,
-                                           execution_timeout=CELL_TIMEOUT.get(settings.profile))
+                with monitor.watch(name, target) if monitor else contextlib.nullcontext():
+                    papermill.execute_notebook(str(source), str(target), parameters=settings.parameters(name),
+                                               cwd=str(NOTEBOOK_DIR), kernel_name="python3", progress_bar=False,
+                                               log_output=log_output,
+                                               execution_timeout=CELL_TIMEOUT.get(settings.profile))
             except papermill.PapermillExecutionError as exc:
                 raise BookError(f"{source}: cell {exc.exec_count} failed with {exc.ename}: {exc.evalue} "
                                 f"(executed copy with the traceback: {target})") from None
             strip_widget_state(target)
+            tidy_parameters(target)
+            status_file.unlink(missing_ok=True)
             print(f"  done in {time.perf_counter() - start:.0f} s -> {target}", flush=True)
             done.append(target)
     finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
+        for key, value in (("PYTHONPATH", saved), (status.ENV, saved_status)):
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return done
 
 
@@ -144,6 +232,7 @@ def stage_sources(root: str | os.PathLike) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for name in BOOK_SOURCES:
         src = REPO_ROOT / name
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
             shutil.copytree(src, root / name, dirs_exist_ok=True)
         else:
@@ -189,10 +278,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-execute", action="store_true", help="only build the site from executed notebooks")
     p.add_argument("--no-build", action="store_true", help="only execute the notebooks")
     p.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
+    p.add_argument("--synth", action="store_true", help="first generate the synthetic corpus into --data (skipped "
+                   "when it is already there); its time counts in the build's wall time")
+    p.add_argument("--results", default="build/results.json", help="where to write what the build measured")
     args = p.parse_args(argv)
     settings = BookSettings(args.profile, args.data, args.runs, args.seed)
     start = time.perf_counter()
     try:
+        if args.synth:
+            from audiotag.data.synth import generate_corpus
+
+            generate_corpus(resolve_dir(args.data))
         if not args.no_execute:
             names = args.only.split(",") if args.only else None
             execute_notebooks(settings, REPO_ROOT, names, log_output=args.log_output)
@@ -200,6 +296,15 @@ def main(argv: list[str] | None = None) -> int:
             site = build_site(REPO_ROOT)
             print(f"\nThe book is at {site / 'index.html'}  (built in {time.perf_counter() - start:.0f} s)\n"
                   f"Serve it with: python -m http.server -d {site} 8000   and open http://127.0.0.1:8000/")
+        if not args.no_execute and not args.only:
+            from audiotag.book.results import report_markdown, write_results
+
+            run_root = resolve_dir(settings.run_dir if settings.run_dir is not None else Path("runs") / args.profile)
+            results = write_results(resolve_dir(args.results), profile=args.profile,
+                                    dataset=dataset_label(resolve_dir(args.data)), run_root=run_root,
+                                    wall_seconds=time.perf_counter() - start, repo_root=REPO_ROOT)
+            print(f"\n{report_markdown(results)}\nwritten to {args.results}; "
+                  f"`audiotag report {args.results} --readme README.md` puts it in the README")
     except BookError as exc:
         print(f"audiotag book: {exc}", file=sys.stderr)
         return 1

@@ -28,24 +28,31 @@ import soundfile as sf
 import torch
 
 from audiotag.book import plots
+from audiotag.book.explorer_page import load_defaults
 from audiotag.data.audio import center_crop, load_audio, resample
 from audiotag.features.augment import RandomErasing, mix_pair
 from audiotag.features.config import FeatureConfig
 from audiotag.features.spectral import compute_features
 from audiotag.data.labels import SAMPLE_RATE
 
+#: The explorers' defaults, shared with the in-page JavaScript explorers (``book/static/explorers/defaults.json``).
+DEFAULTS = load_defaults()
+_F, _A = DEFAULTS["feature"], DEFAULTS["augment"]
 #: Rate and maximum length of the audio players: enough to hear the sound, small enough to keep notebooks light.
 PLAYER_RATE = 16000
-PLAYER_SECONDS = 5.0
+PLAYER_SECONDS = _F["max_seconds"]
 #: The feature kinds the explorers offer (the paper's four 2D features).
-EXPLORER_KINDS = ("logmel", "mfcc", "multires", "spectrogram")
-#: Window (FFT) sizes, hops and mel-band counts offered by :class:`FeatureExplorer`.
-WINDOW_CHOICES = (512, 1024, 2048, 4096, 8192)
-HOP_CHOICES = (128, 256, 512, 1024)
-MEL_RANGE = (16, 256, 8)
-#: Shown in the static book where the live widget would be.
-STATIC_NOTE = ("<p><em>Interactive explorer: run this notebook in Jupyter to use it. "
-               "The figure below shows the same view.</em></p>")
+EXPLORER_KINDS = tuple(_F["kinds"])
+#: Window (FFT) sizes, hops, mel-band / MFCC counts and dB ranges offered by :class:`FeatureExplorer`.
+WINDOW_CHOICES = tuple(_F["window_choices"])
+HOP_CHOICES = tuple(_F["hop_choices"])
+MEL_RANGE = tuple(_F["n_mels_range"])
+MFCC_RANGE = tuple(_F["n_mfcc_range"])
+TOP_DB_RANGE = tuple(_F["top_db_range"])
+#: Shown in the static book where the live widget would be: the page's own explorers stand next to it.
+STATIC_NOTE = ("<p><em>Live Python explorer: run this notebook in JupyterLab (<code>make lab</code>) to use it. "
+               "In this page, use the in-page explorer nearby (it computes the same features in your browser); "
+               "the figure below shows the Python view.</em></p>")
 
 
 def wav_bytes(wave: np.ndarray, sample_rate: int, player_rate: int = PLAYER_RATE,
@@ -93,15 +100,17 @@ class FeatureExplorer(_Explorer):
     """Pick a class and clip, a feature kind, window, hop and mel bands; see the waveform and the feature, hear
     the clip.
 
+    Defaults and control ranges come from :data:`DEFAULTS` (the in-page explorers use the same file).
     ``clips``: a dataset's ``train`` (or ``test``) table. The feature is computed as the book's pipeline computes
     it, before standardisation and resizing (dB values, native shape ``(C, F, T)``): ``.feature``; the clip,
     loaded at ``sample_rate`` and cut to its first ``max_seconds``, is ``.waveform``. The window control sets the
     FFT size of every kind but the multi-resolution one (which has its own three windows), the spectrogram's too
-    (so it has ``1 + window // 2`` bins here, not the book's fixed 513).
+    (so it has ``1 + window // 2`` bins here; the book's network input uses 1024, i.e. 513 bins).
     """
 
-    def __init__(self, clips: pd.DataFrame, sample_rate: int = SAMPLE_RATE, max_seconds: float = 5.0,
-                 kind: str = "logmel", n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128):
+    def __init__(self, clips: pd.DataFrame, sample_rate: int = SAMPLE_RATE, max_seconds: float = _F["max_seconds"],
+                 kind: str = _F["kind"], n_fft: int = _F["n_fft"], hop_length: int = _F["hop_length"],
+                 n_mels: int = _F["n_mels"], n_mfcc: int = _F["n_mfcc"], top_db: float = _F["top_db"]):
         import ipywidgets as w
 
         self.clips = _clip_table(clips)
@@ -117,15 +126,21 @@ class FeatureExplorer(_Explorer):
         lo, hi, step = MEL_RANGE
         self.n_mels = w.IntSlider(value=n_mels, min=lo, max=hi, step=step, description="mel bands",
                                   continuous_update=False)
+        lo, hi, step = MFCC_RANGE
+        self.n_mfcc = w.IntSlider(value=n_mfcc, min=lo, max=hi, step=step, description="MFCCs",
+                                  continuous_update=False)
+        lo, hi, step = TOP_DB_RANGE
+        self.top_db = w.IntSlider(value=int(top_db), min=lo, max=hi, step=step, description="dB range",
+                                  continuous_update=False)
         self.image = w.Image(format="png")
         self.player = w.Audio(format="wav", autoplay=False, loop=False)
         self.info = w.HTML()
         controls = w.HBox([w.VBox([self.label, self.clip, self.kind]),
-                           w.VBox([self.n_fft, self.hop_length, self.n_mels])])
+                           w.VBox([self.n_fft, self.hop_length, self.n_mels]), w.VBox([self.n_mfcc, self.top_db])])
         self.widget = w.VBox([controls, self.info, self.player, self.image])
         self._switching = False
         self.label.observe(self._on_label, names="value")
-        for control in (self.clip, self.kind, self.n_fft, self.hop_length, self.n_mels):
+        for control in (self.clip, self.kind, self.n_fft, self.hop_length, self.n_mels, self.n_mfcc, self.top_db):
             control.observe(lambda _change: None if self._switching else self.update(), names="value")
         self.update()
 
@@ -144,7 +159,8 @@ class FeatureExplorer(_Explorer):
         """The :class:`FeatureConfig` of the current controls (native shape, dB values)."""
         n_mels = int(self.n_mels.value)
         return FeatureConfig(kind=self.kind.value, sample_rate=self.sample_rate, n_fft=int(self.n_fft.value),
-                             hop_length=int(self.hop_length.value), n_mels=n_mels, n_mfcc=min(40, n_mels),
+                             hop_length=int(self.hop_length.value), n_mels=n_mels,
+                             n_mfcc=min(int(self.n_mfcc.value), n_mels), top_db=float(self.top_db.value),
                              spectrogram_n_fft=None, image_size=None, standardize="none")
 
     def wave(self) -> np.ndarray:
@@ -187,8 +203,8 @@ class AugmentationExplorer(_Explorer):
     rectangle in ``.box`` (top, left, height, width).
     """
 
-    def __init__(self, clips: pd.DataFrame, sample_rate: int = SAMPLE_RATE, seconds: float = 2.0,
-                 features: FeatureConfig | None = None, seed: int = 0):
+    def __init__(self, clips: pd.DataFrame, sample_rate: int = SAMPLE_RATE, seconds: float = _A["seconds"],
+                 features: FeatureConfig | None = None, seed: int = _A["seed"]):
         import ipywidgets as w
 
         self.clips = _clip_table(clips)
@@ -200,13 +216,16 @@ class AugmentationExplorer(_Explorer):
         firsts = self.clips.drop_duplicates("label")["fname"].tolist()
         self.clip_a = w.Dropdown(options=options, value=firsts[0], description="clip A")
         self.clip_b = w.Dropdown(options=options, value=firsts[1 % len(firsts)], description="clip B")
-        self.lam = w.FloatSlider(value=0.6, min=0.0, max=1.0, step=0.05, description="lambda",
+        lo, hi, step = _A["mixup_lambda_range"]
+        self.lam = w.FloatSlider(value=_A["mixup_lambda"], min=lo, max=hi, step=step, description="lambda",
                                  continuous_update=False)
-        self.erase_area = w.FloatRangeSlider(value=(0.02, 0.4), min=0.01, max=0.9, step=0.01,
+        lo, hi, step = _A["erase_area_range"]
+        self.erase_area = w.FloatRangeSlider(value=tuple(_A["erase_area"]), min=lo, max=hi, step=step,
                                              description="erase area", continuous_update=False)
-        self.erase_aspect = w.FloatRangeSlider(value=(0.3, 3.3), min=0.1, max=5.0, step=0.1,
+        lo, hi, step = _A["erase_aspect_range"]
+        self.erase_aspect = w.FloatRangeSlider(value=tuple(_A["erase_aspect"]), min=lo, max=hi, step=step,
                                                description="aspect", continuous_update=False)
-        self.fill = w.Dropdown(options=("mean", "zero", "random"), value="mean", description="fill")
+        self.fill = w.Dropdown(options=tuple(_A["fills"]), value=_A["fill"], description="fill")
         self.seed = w.IntText(value=seed, description="seed")
         self.image = w.Image(format="png")
         self.player = w.Audio(format="wav", autoplay=False, loop=False)
