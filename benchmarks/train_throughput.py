@@ -8,13 +8,19 @@ For every network at the chosen profile's input size (``--profile paper``: the p
 * the end-to-end step (clip-bank crops -> features -> augmentation -> model step) and the ratio
   ``model step / end-to-end step``: 1.0 means the data pipeline costs nothing, 0.9 means 10% overhead,
 * the projected wall time of the whole ``paper`` reproduction on FSDKaggle2018 (9,473 training clips; 1D x 5 folds,
-  2D x 7 folds; epochs as in the paper's Table 3 for the 1D net, an assumed count for the 2D net, both printed).
+  2D x 7 folds; epochs as in the paper's Table 3 for the 1D net, an assumed count for the 2D net, both printed),
+* what ``precision=auto`` picks here (bf16 only where it is native, see :func:`audiotag.training.devices.resolve_precision`)
+  and the end-to-end speed at that choice,
+* with ``--determinism``: the cost of the deterministic kernels training uses (MKL's ``MKL_CBWR=AUTO,STRICT`` and
+  oneDNN's deterministic attribute), fp32 model steps with and without them, each in a fresh process (MKL reads the
+  setting once).
 
 Usage::
 
     python benchmarks/train_throughput.py                       # paper sizes on the best device here
     python benchmarks/train_throughput.py --profile cpu --steps 5
     python benchmarks/train_throughput.py --device cuda --models inception2d --json out.json
+    python benchmarks/train_throughput.py --profile cpu --determinism
 """
 from __future__ import annotations
 
@@ -28,7 +34,8 @@ import torch.nn.functional as F
 
 from audiotag.features.augment import Augmenter
 from audiotag.training.bank import ClipBank
-from audiotag.training.devices import autocast, resolve_device, synchronize
+from audiotag.training.devices import (autocast, machine_info, mkl_reproducibility, precision_name,
+                                       resolve_device, resolve_precision, synchronize)
 from audiotag.models import build_model
 from audiotag.training.pipeline import InputPipeline
 from audiotag.training.profiles import make_config
@@ -114,17 +121,76 @@ def bench_model(name: str, profile: str, device, steps: int, batch: int | None) 
     result["flops_per_sample"] = flops_per_sample(model, x_ready, bf16, device)
     for label, dtype in (("fp32", None), ("bf16", bf16)):
         result[f"samples_s_{label}"] = batch / time_steps(lambda: model_step(dtype), steps, device)
-    model_s = batch / result["samples_s_bf16"]
-    full_s = time_steps(lambda: full_step(bf16), steps, device)
-    result["end_to_end_samples_s_bf16"] = batch / full_s
+    auto = resolve_precision("auto", device)
+    result["auto"] = precision_name(auto)
+    model_s = batch / result[f"samples_s_{result['auto'] if result['auto'] != 'fp16' else 'bf16'}"]
+    full_s = time_steps(lambda: full_step(auto), steps, device)
+    result["end_to_end_samples_s_auto"] = batch / full_s
     result["model_step_share"] = model_s / full_s
-    result["achieved_tflops_bf16"] = result["flops_per_sample"] * result["samples_s_bf16"] / 1e12
+    best = max(result["samples_s_fp32"], result["samples_s_bf16"])
+    result["achieved_tflops"] = result["flops_per_sample"] * best / 1e12
     folds = config.n_folds
     per_epoch = FSD_TRAIN_CLIPS * (folds - 1) / folds
-    result["projected_hours"] = (folds * PROJECTED_EPOCHS[name] * per_epoch / result["end_to_end_samples_s_bf16"]
+    result["projected_hours"] = (folds * PROJECTED_EPOCHS[name] * per_epoch / result["end_to_end_samples_s_auto"]
                                  / 3600)
     result["projection"] = f"{folds} folds x {PROJECTED_EPOCHS[name]} epochs x {per_epoch:.0f} clips"
     return result
+
+
+def _determinism_child(name, profile, device, steps, batch, deterministic, queue):
+    import torch as t
+
+    t.backends.mkldnn.deterministic = deterministic
+    config = make_config(name, None, profile)
+    pipeline = InputPipeline(config.features, device)
+    crop = pipeline.crop_length(config.crop_seconds)
+    model = build_model(name).to(device)
+    channels_last = config.channels_last and config.features.kind != "waveform"
+    if channels_last:
+        model = model.to(memory_format=t.channels_last)
+    opt = t.optim.Adam(model.parameters(), 1e-3)
+    batch = batch or config.batch_size
+    shape = pipeline.input_shape(crop)
+    x = t.randn(batch, *shape, device=device)
+    if channels_last:
+        x = x.contiguous(memory_format=t.channels_last)
+    y = F.one_hot(t.randint(0, 41, (batch,), device=device), 41).float()
+
+    def step():
+        loss = soft_cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    queue.put({"samples_s": batch / time_steps(step, steps, device), "mkl": mkl_reproducibility()})
+
+
+def determinism_cost(models, profile, device, steps, batch) -> list[dict]:
+    """fp32 model-step speed with the deterministic kernels (training's setting) and without, fresh process each."""
+    import multiprocessing as mp
+    import os
+
+    ctx = mp.get_context("spawn")
+    rows = []
+    for name in models:
+        speeds = {}
+        for label, cbwr, deterministic in (("deterministic", "AUTO,STRICT", True), ("free", "", False)):
+            old = os.environ.get("MKL_CBWR")
+            os.environ["MKL_CBWR"] = cbwr          # "": MKL's default (no reproducibility mode)
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_determinism_child, args=(name, profile, device, steps, batch, deterministic,
+                                                                queue))
+            proc.start()
+            speeds[label] = queue.get()
+            proc.join()
+            if old is None:
+                os.environ.pop("MKL_CBWR")
+            else:
+                os.environ["MKL_CBWR"] = old
+        rows.append({"model": name, "deterministic_s": speeds["deterministic"]["samples_s"],
+                     "free_s": speeds["free"]["samples_s"], "mkl_modes": (speeds["deterministic"]["mkl"],
+                                                                          speeds["free"]["mkl"])})
+    return rows
 
 
 def main(argv=None) -> int:
@@ -135,26 +201,36 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=None, help="batch size (default: the profile's)")
     p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--determinism", action="store_true", help="only measure the cost of the deterministic kernels")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device.type}, {torch.get_num_threads()} threads"
-    print(f"device: {name}; torch {torch.__version__}; profile {args.profile}; {args.steps} timed steps")
+    info = machine_info(device)
+    print(f"device: {name} ({info['cpu']}, native bf16: {info['native_bf16']}); torch {torch.__version__}; "
+          f"profile {args.profile}; {args.steps} timed steps")
+    if args.determinism:
+        rows = determinism_cost(args.models.split(","), args.profile, device, args.steps, args.batch)
+        print(f"{'model':12} {'deterministic /s':>16} {'free /s':>9} {'cost':>6}   MKL mode (det. / free)")
+        for r in rows:
+            print(f"{r['model']:12} {r['deterministic_s']:>16.1f} {r['free_s']:>9.1f} "
+                  f"{1 - r['deterministic_s'] / r['free_s']:>6.1%}   {r['mkl_modes'][0]} / {r['mkl_modes'][1]}")
+        return 0
     rows = [bench_model(m, args.profile, device, args.steps, args.batch) for m in args.models.split(",")]
     header = (f"{'model':12} {'input':>16} {'batch':>5} {'GFLOP/sample':>12} {'fp32 /s':>9} {'bf16 /s':>9} "
-              f"{'bf16/fp32':>9} {'TFLOP/s':>8} {'e2e /s':>8} {'model/e2e':>9} {'projected h':>11}")
+              f"{'bf16/fp32':>9} {'auto':>5} {'TFLOP/s':>8} {'e2e /s':>8} {'model/e2e':>9} {'projected h':>11}")
     print(header)
     for r in rows:
         print(f"{r['model']:12} {'x'.join(map(str, r['input'])):>16} {r['batch']:>5} "
               f"{r['flops_per_sample'] / 1e9:>12.2f} {r['samples_s_fp32']:>9.1f} {r['samples_s_bf16']:>9.1f} "
-              f"{r['samples_s_bf16'] / r['samples_s_fp32']:>9.2f} {r['achieved_tflops_bf16']:>8.3f} "
-              f"{r['end_to_end_samples_s_bf16']:>8.1f} {r['model_step_share']:>9.2f} {r['projected_hours']:>11.2f}")
+              f"{r['samples_s_bf16'] / r['samples_s_fp32']:>9.2f} {r['auto']:>5} {r['achieved_tflops']:>8.3f} "
+              f"{r['end_to_end_samples_s_auto']:>8.1f} {r['model_step_share']:>9.2f} {r['projected_hours']:>11.2f}")
     total = sum(r["projected_hours"] for r in rows if r["model"] != "baseline")
     print(f"projected paper reproduction (1D + 2D, all folds): {total:.2f} h on this device")
     for r in rows:
         print(f"  {r['model']}: {r['projection']}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"device": name, "profile": args.profile, "rows": rows}, fh, indent=2)
+            json.dump({"device": name, "machine": info, "profile": args.profile, "rows": rows}, fh, indent=2)
     return 0
 
 

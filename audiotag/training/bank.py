@@ -11,6 +11,7 @@ for single waveforms, so a clip scores the same through the bank and through ``a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -32,25 +33,50 @@ class ClipBank:
         """``items``: per clip a tensor of shape ``(*item_shape, length)``; all share ``item_shape``."""
         if not items:
             raise ValueError("a clip bank needs at least one clip")
-        if short_clip not in SHORT_CLIP_POLICIES:
-            raise ValueError(f"unknown short-clip policy {short_clip!r}")
-        self.item_shape = tuple(items[0].shape[:-1])
-        for i, item in enumerate(items):
-            if tuple(item.shape[:-1]) != self.item_shape or item.shape[-1] == 0:
-                raise ValueError(f"clip {i}: shape {tuple(item.shape)} does not fit {self.item_shape} x length>0")
-        self.device = torch.device(device)
-        self.short_clip = short_clip
-        lengths = torch.tensor([item.shape[-1] for item in items], dtype=torch.long)
+        filler = BankFiller(tuple(items[0].shape[:-1]), sum(int(item.shape[-1]) for item in items), device, dtype,
+                            short_clip)
+        for item in items:
+            filler.add(item)
+        self._take(filler)
+
+    @classmethod
+    def from_stream(cls, items: Iterable[torch.Tensor], capacity: int, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32, short_clip: str = "repeat") -> "ClipBank":
+        """A bank filled clip by clip from ``items`` (a generator: only one clip exists outside the bank at a time)
+        into one buffer of ``capacity`` bank units (an upper bound of the total length, e.g. from the files'
+        headers). Peak memory is the bank itself plus one clip, so a 9,473-clip FSDKaggle2018 bank fits the card it
+        is meant for; a capacity too small still works, at the cost of a larger buffer and one copy."""
+        items = iter(items)
+        first = next(items, None)
+        if first is None:
+            raise ValueError("a clip bank needs at least one clip")
+        filler = BankFiller(tuple(first.shape[:-1]), capacity, device, dtype, short_clip)
+        filler.add(first)
+        del first
+        for item in items:
+            filler.add(item)
+        bank = cls.__new__(cls)
+        bank._take(filler)
+        return bank
+
+    def _take(self, filler: "BankFiller") -> None:
+        if not filler.lengths:
+            raise ValueError("a clip bank needs at least one clip")
+        self.item_shape = filler.item_shape
+        self.device = filler.device
+        self.short_clip = filler.short_clip
+        lengths = torch.tensor(filler.lengths, dtype=torch.long)
         self.lengths = lengths.to(self.device)
         self.starts = (torch.cumsum(lengths, 0) - lengths).to(self.device)
-        depth = int(np.prod(self.item_shape)) if self.item_shape else 1
-        self.data = torch.cat([item.reshape(depth, -1).to(dtype) for item in items], dim=1).to(self.device)
+        self.data = filler.data[:, :filler.used]       # a view: the unused tail of the buffer is never touched
+        self.capacity = filler.data.shape[1]
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the clips held (the buffer's unused tail, if any, is ``capacity`` minus this)."""
         return self.data.element_size() * self.data.numel()
 
     # --- crops -------------------------------------------------------------------------------------------------
@@ -100,6 +126,40 @@ class ClipBank:
         owner_t = torch.tensor(owner, dtype=torch.long, device=self.device)
         offsets_t = torch.tensor(offsets, dtype=torch.long, device=self.device)
         return Windows(self._gather(clips[owner_t], offsets_t, n), owner_t)
+
+
+class BankFiller:
+    """One preallocated ``(depth, capacity)`` buffer on the bank's device, filled clip after clip.
+
+    Each :meth:`add` converts a clip (any device, any float dtype) straight into its place, so the transient cost
+    of building a bank is one clip, not a second copy of the whole bank. An item longer than the remaining capacity
+    grows the buffer (a copy, counted in the peak): give an upper bound as capacity to avoid it.
+    """
+
+    def __init__(self, item_shape: tuple[int, ...], capacity: int, device, dtype: torch.dtype, short_clip: str):
+        if short_clip not in SHORT_CLIP_POLICIES:
+            raise ValueError(f"unknown short-clip policy {short_clip!r}")
+        self.item_shape = tuple(item_shape)
+        self.depth = int(np.prod(self.item_shape)) if self.item_shape else 1
+        self.device = torch.device(device)
+        self.short_clip = short_clip
+        self.data = torch.empty((self.depth, max(1, int(capacity))), dtype=dtype, device=self.device)
+        self.lengths: list[int] = []
+        self.used = 0
+
+    def add(self, item: torch.Tensor) -> None:
+        i = len(self.lengths)
+        if tuple(item.shape[:-1]) != self.item_shape or item.shape[-1] == 0:
+            raise ValueError(f"clip {i}: shape {tuple(item.shape)} does not fit {self.item_shape} x length>0")
+        n = int(item.shape[-1])
+        if self.used + n > self.data.shape[1]:
+            grown = torch.empty((self.depth, max(self.used + n, int(self.data.shape[1] * 1.25))),
+                                dtype=self.data.dtype, device=self.device)
+            grown[:, :self.used].copy_(self.data[:, :self.used])
+            self.data = grown
+        self.data[:, self.used:self.used + n].copy_(item.reshape(self.depth, n))
+        self.used += n
+        self.lengths.append(n)
 
 
 def average_windows(scores: torch.Tensor, owner: torch.Tensor, n_clips: int) -> torch.Tensor:
