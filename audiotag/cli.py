@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     bk = sub.add_parser("book", help="execute the notebooks with papermill and build the HTML site (make book)")
     bk.add_argument("args", nargs=argparse.REMAINDER, help="passed on: --profile P --data DIR --runs DIR [--only ...]")
 
+    rp = sub.add_parser("report", help="print the results of a book build (build/results.json) as Markdown")
+    rp.add_argument("results", nargs="?", default="build/results.json")
+    rp.add_argument("--readme", default=None, help="also rewrite this README's results section")
+
     sm = sub.add_parser("summary", help="print a model's layers, output shapes and parameter counts")
     sm.add_argument("model", help="conv1d | inception2d | baseline")
     sm.add_argument("--seconds", type=float, default=None, help="input length for conv1d / baseline")
@@ -84,6 +88,15 @@ def _dispatch(args) -> int:
         from audiotag.book.build import main as book_main
 
         return int(book_main(args.args) or 0)
+    if args.command == "report":
+        from audiotag.book.results import load_results, report_markdown, update_readme
+
+        results = load_results(args.results)
+        print(report_markdown(results), end="")
+        if args.readme:
+            update_readme(args.readme, results)
+            print(f"updated {args.readme}")
+        return 0
     if args.command == "ensemble":
         return _ensemble(args)
     if args.command == "predict":

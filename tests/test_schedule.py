@@ -119,3 +119,30 @@ def test_resume_state_restores_onto_a_non_cpu_map_location(tmp_path):
     assert meta_opt.state_dict()["state"][0]["exp_avg"].device.type == "meta"
     with pytest.raises(TypeError, match="ByteTensor"):   # what the old resume did: map_location=device, then set_state
         torch.Generator().set_state(torch.load(path, map_location="meta", weights_only=False)["rng"]["generators"][0])
+
+
+def test_per_batch_schedules_rise_then_fall():
+    from audiotag.training.schedule import batch_lr
+
+    for name in ("onecycle", "cosine"):
+        rates = [batch_lr(name, s, 100, 3e-3, 0.3, 25, 1e4) for s in range(100)]
+        peak = int(np.argmax(rates))
+        assert rates[0] == pytest.approx(3e-3 / 25) and rates[peak] == pytest.approx(3e-3) and 28 <= peak <= 31
+        assert rates[-1] == pytest.approx(3e-3 / 1e4)
+        assert all(a <= b for a, b in zip(rates[:peak], rates[1:peak + 1]))        # rises ...
+        assert all(a >= b for a, b in zip(rates[peak:], rates[peak + 1:]))        # ... then falls
+    with pytest.raises(ValueError, match="unknown per-batch schedule"):
+        batch_lr("plateau", 0, 10, 1e-3)
+
+
+def test_onecycle_training_skips_early_validation_and_keeps_the_best(tone_corpus, tmp_path):
+    config = make_config("conv1d", None, "smoke", quiet=True, folds=[0], max_epochs=4, lr_schedule="onecycle",
+                         val_from_epoch=3, val_max_crops=1, precision="fp32")
+    run = train(config, tone_corpus, tmp_path / "r")
+    hist = run.history(0)
+    assert hist["val_acc"].isna().tolist() == [True, True, False, False]     # validated from epoch 3 on
+    assert hist["lr"].iloc[0] < hist["lr"].max() and hist["lr"].iloc[-1] < hist["lr"].max()
+    result = run.fold_results().iloc[0]
+    assert result["best_epoch"] in (3, 4) and result["epochs_run"] == 4
+    with pytest.raises(ValueError, match="unknown lr_schedule"):
+        make_config("conv1d", None, "smoke", lr_schedule="steps")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from audiotag.features.augment import AugmentConfig
 from audiotag.features.config import FeatureConfig
+from audiotag.training.schedule import LR_SCHEDULES
 
 #: How a clip longer or shorter than the model's crop is scored at evaluation and inference time.
 INFERENCE_MODES = ("center", "windows")
@@ -41,7 +42,9 @@ class TrainConfig:
 
     The paper's recipe (section 3.3) is the ``paper`` profile in :mod:`audiotag.training.profiles`: Adam at lr 1e-3; the lr
     halves when validation accuracy has not improved for ``lr_patience`` epochs (1D: 3, 2D: 4), floor 1e-6; training
-    stops after ``early_stop_patience`` epochs without improvement (1D: 10, 2D: 24); the best weights are kept;
+    stops after ``early_stop_patience`` epochs without improvement (1D: 10, 2D: 24); the best weights are kept
+    (:mod:`audiotag.training.schedule`; ``lr_schedule="onecycle"`` or ``"cosine"`` replace the plateau rule by a
+    per-batch schedule for short CPU budgets);
     mini-batches of 128 (1D) / 16 (2D); 5-fold (1D) / 7-fold (2D) stratified cross-validation.
     """
 
@@ -61,6 +64,12 @@ class TrainConfig:
     min_lr: float = 1e-6
     early_stop_patience: int = 24
     max_epochs: int = 200
+    lr_schedule: str = "plateau"       # plateau (the paper, Keras) | onecycle | cosine (per batch, short budgets)
+    warmup_fraction: float = 0.3       # onecycle / cosine: share of the steps spent rising to ``lr``
+    lr_div: float = 25.0               # onecycle / cosine: the rate starts at lr / lr_div ...
+    lr_final_div: float = 1e4          # ... and ends at lr / lr_final_div
+    val_from_epoch: int = 1            # validate from this epoch on (earlier epochs only train)
+    val_max_crops: int | None = None   # windows per clip when validating during training (None: inference's)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -81,6 +90,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.crop_seconds <= 0:
             raise ValueError(f"crop_seconds must be positive, got {self.crop_seconds}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of {LR_SCHEDULES}")
+        if not 0 < self.warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction must be in (0, 1), got {self.warmup_fraction}")
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

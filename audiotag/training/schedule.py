@@ -7,10 +7,43 @@ epoch without improvement (then the count starts again), and with patience 10 tr
 tenth. torch's ``ReduceLROnPlateau(patience=3)`` halves one epoch later (when the count *exceeds* 3), so it is not
 used here. :class:`PlateauSchedule` is both callbacks in one small state machine that the fold loop steps once per
 epoch; its state goes into the resume file.
+
+Short budgets (the ``cpu`` profile) use a per-batch schedule instead of the plateau rule (:func:`batch_lr`):
+``onecycle`` (Smith's one-cycle: the rate rises from ``lr / lr_div`` to ``lr`` over the first ``warmup_fraction``
+of the steps and falls back to ``lr / lr_final_div``, both halves cosine-shaped, as torch's ``OneCycleLR``) or
+``cosine`` (a linear warm-up, then a cosine decay). The plateau schedule then only keeps the best epoch and
+decides early stopping.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+
+#: Learning-rate schedules: the paper's (Keras) plateau rule, and two per-batch schedules for short budgets.
+LR_SCHEDULES = ("plateau", "onecycle", "cosine")
+
+
+def batch_lr(schedule: str, step: int, total_steps: int, lr: float, warmup_fraction: float = 0.3,
+             lr_div: float = 25.0, lr_final_div: float = 1e4) -> float:
+    """The rate of batch ``step`` (0-based) of ``total_steps`` under a per-batch schedule (see the module).
+
+    >>> [round(batch_lr("onecycle", s, 10, 1.0, 0.3, 10, 100), 3) for s in (0, 3, 9)]
+    [0.1, 1.0, 0.01]
+    """
+    total_steps = max(2, int(total_steps))
+    step = min(max(0, int(step)), total_steps - 1)
+    warm = max(1, int(round(warmup_fraction * (total_steps - 1))))
+    start, end = lr / lr_div, lr / lr_final_div
+    if step <= warm:
+        t = step / warm
+        if schedule == "onecycle":
+            return start + (lr - start) * 0.5 * (1 - math.cos(math.pi * t))
+        if schedule == "cosine":
+            return start + (lr - start) * t
+    elif schedule in ("onecycle", "cosine"):
+        t = (step - warm) / max(1, total_steps - 1 - warm)
+        return end + (lr - end) * 0.5 * (1 + math.cos(math.pi * t))
+    raise ValueError(f"unknown per-batch schedule {schedule!r}; use onecycle or cosine")
 
 
 @dataclass
@@ -37,6 +70,7 @@ class PlateauSchedule:
     patience: int = 3          # epochs without improvement before the rate is multiplied by ``factor``
     min_lr: float = 1e-6
     stop_patience: int = 10    # epochs without improvement before training stops
+    reduce_lr: bool = True     # False: only track the best epoch and early stopping (a per-batch schedule sets lr)
     best: float = float("-inf")
     best_epoch: int = 0        # 1-based epoch of the best score (0: none yet)
     epoch: int = 0             # epochs stepped so far
@@ -65,12 +99,16 @@ class PlateauSchedule:
             improved = False
             self.wait_lr += 1
             self.wait_stop += 1
-            if self.wait_lr >= self.patience:
+            if self.reduce_lr and self.wait_lr >= self.patience:
                 self.wait_lr = 0
                 if self.lr > self.min_lr:
                     self.lr = max(self.lr * self.factor, self.min_lr)
                     reduced = True
         return EpochOutcome(improved=improved, lr=self.lr, lr_reduced=reduced, stop=self.stopped)
+
+    def skip(self) -> None:
+        """Count an epoch that was trained but not validated (``val_from_epoch``): no score, no decision."""
+        self.epoch += 1
 
     def state_dict(self) -> dict:
         return asdict(self)

@@ -11,6 +11,7 @@ finished folds. Restored RNG states make a resumed run identical to an uninterru
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -34,11 +35,13 @@ from audiotag.fileio import atomic_path, write_json, write_text
 from audiotag.training.folds import make_folds, subsample_stratified
 from audiotag.training.metrics import accuracy, map3
 from audiotag.models import build_model
+from audiotag.features.spectral import frames_for
 from audiotag.training.pipeline import InputPipeline
 from audiotag.training.prediction_sets import Predictions
 from audiotag.training.validation import predict_bank
 from audiotag.training.runs import RunDir, RunError
-from audiotag.training.schedule import PlateauSchedule
+from audiotag.training import status
+from audiotag.training.schedule import PlateauSchedule, batch_lr
 
 
 class TrainingError(ValueError):
@@ -151,25 +154,46 @@ class _Engine:
 
     # --- data ----------------------------------------------------------------------------------------------------
     def load_bank(self, paths: list[str], what: str) -> ClipBank:
-        """Read every clip once, compute its full-clip representation on the device, and bank it."""
+        """Read every clip once, compute its full-clip representation on the device, and bank it.
+
+        The bank's buffer is sized from the files' headers before any clip is read, and each clip goes straight
+        into it, so building it costs the bank plus a clip or two (``benchmarks/bank_memory.py``)."""
         from audiotag.data.audio import load_audio
 
         rate = self.cfg.features.sample_rate
         max_len = int(self.cfg.max_clip_seconds * rate) if self.cfg.max_clip_seconds else None
+        capacity = self.bank_capacity(paths)
         bar = _progress(total=len(paths), desc=f"loading {what}", unit="clip", quiet=self.cfg.quiet)
-        items = [None] * len(paths)
 
-        def load(i):
-            wave = load_audio(paths[i], rate)
-            return i, wave[:max_len] if max_len else wave
+        def load(path):
+            wave = load_audio(path, rate)
+            return wave[:max_len] if max_len else wave
 
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            for i, wave in pool.map(load, range(len(paths))):
-                items[i] = self.pipeline.clip_item(wave)
-                bar.update(1)
-        bar.close()
+        def items():
+            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+                for wave in _ordered_map(pool, load, paths, ahead=8):
+                    yield self.pipeline.clip_item(wave)
+                    bar.update(1)
+
         store = torch.float16 if self.device.type == "cuda" else torch.float32
-        return ClipBank(items, self.device, dtype=store, short_clip=self.cfg.inference.short_clip)
+        bank = ClipBank.from_stream(items(), capacity, self.device, dtype=store,
+                                    short_clip=self.cfg.inference.short_clip)
+        bar.close()
+        return bank
+
+    def bank_capacity(self, paths: list[str]) -> int:
+        """An upper bound of the bank's length (samples or frames) from the files' headers alone."""
+        from audiotag.data.audio import audio_info
+
+        rate = self.cfg.features.sample_rate
+        max_len = int(self.cfg.max_clip_seconds * rate) if self.cfg.max_clip_seconds else None
+        total = 0
+        for path in paths:
+            info = audio_info(path)
+            n = math.ceil(info.frames * rate / info.samplerate) + 2     # resampling rounds either way
+            n = min(n, max_len) if max_len else n
+            total += n if self.pipeline.is_waveform else frames_for(self.cfg.features, n)
+        return total
 
     def new_model(self) -> torch.nn.Module:
         model = build_model(self.cfg.model, n_classes=len(self.classes), **self.cfg.model_kwargs).to(self.device)
@@ -198,7 +222,17 @@ class _Engine:
         model = self.new_model()
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         schedule = PlateauSchedule(lr=cfg.lr, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr,
-                                   stop_patience=cfg.early_stop_patience)
+                                   stop_patience=cfg.early_stop_patience, reduce_lr=cfg.lr_schedule == "plateau")
+        n_batches = self.n_batches(len(train_idx))
+        if cfg.lr_schedule == "plateau":
+            def lr_at(step):
+                return schedule.lr
+        else:
+            def lr_at(step):
+                return batch_lr(cfg.lr_schedule, step, cfg.max_epochs * n_batches, cfg.lr, cfg.warmup_fraction,
+                                cfg.lr_div, cfg.lr_final_div)
+        val_inference = (cfg.inference if cfg.val_max_crops is None
+                         else dataclasses.replace(cfg.inference, max_crops=cfg.val_max_crops))
         gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 1000 + k)
         order_gen = torch.Generator().manual_seed(cfg.seed * 1000 + k + 1)
         augment = Augmenter(cfg.augment)
@@ -209,16 +243,24 @@ class _Engine:
             history = restore_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen))
 
         val_targets = train_df["label_index"].to_numpy()[val_idx]
+        self._where = f"{run.name} fold {k + 1}/{cfg.n_folds}"
         epochs = _progress(total=cfg.max_epochs, initial=schedule.epoch, desc=f"{run.name} fold {k}", unit="epoch",
                            quiet=cfg.quiet)
         while schedule.epoch < cfg.max_epochs and not schedule.stopped:
             t0 = time.perf_counter()
-            lr = schedule.lr
-            for group in opt.param_groups:
-                group["lr"] = lr
+            lr = lr_at(schedule.epoch * n_batches)
             train_loss, train_acc = self._train_epoch(train_model, opt, augment, bank, train_idx, targets, gen,
-                                                      order_gen, schedule.epoch)
-            probs = predict_bank(model, bank, self.pipeline, cfg.inference, val_idx, batch_size=cfg.eval_batch_size,
+                                                      order_gen, schedule.epoch, lr_at)
+            if schedule.epoch + 1 < min(cfg.val_from_epoch, cfg.max_epochs):     # train only, validate later
+                schedule.skip()
+                history.append({"epoch": schedule.epoch, "train_loss": train_loss, "train_acc": train_acc,
+                                "val_loss": math.nan, "val_acc": math.nan, "val_map3": math.nan, "lr": lr,
+                                "seconds": time.perf_counter() - t0})
+                write_text(run.history_path(k), pd.DataFrame(history).to_csv(index=False))
+                save_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen), history)
+                epochs.update(1)
+                continue
+            probs = predict_bank(model, bank, self.pipeline, val_inference, val_idx, batch_size=cfg.eval_batch_size,
                                  amp_dtype=self.amp_dtype, channels_last=self.channels_last)
             val_loss = float(-np.log(np.clip(probs[np.arange(len(val_idx)), val_targets], 1e-12, 1)).mean())
             val_acc, val_map = accuracy(probs, val_targets), map3(probs, val_targets)
@@ -232,20 +274,28 @@ class _Engine:
             save_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen), history)
             epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_acc:.3f}", best=f"{schedule.best:.3f}")
             epochs.update(1)
+            status.report(f"{run.name} fold {k + 1}/{cfg.n_folds}: epoch {schedule.epoch}/{cfg.max_epochs} done, "
+                          f"loss {train_loss:.3f}, val MAP@3 {val_map:.3f} (best acc {schedule.best:.3f})", force=True)
         epochs.close()
         self._finish_fold(run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history)
 
-    def _train_epoch(self, model, opt, augment, bank, train_idx, targets, gen, order_gen, epoch):
+    def n_batches(self, n_train: int) -> int:
+        """Batches per epoch: full batches only (the last partial one is dropped), at least one."""
+        return max(1, n_train // self.cfg.batch_size)
+
+    def _train_epoch(self, model, opt, augment, bank, train_idx, targets, gen, order_gen, epoch, lr_at):
         cfg = self.cfg
         model.train()
         order = train_idx[torch.randperm(len(train_idx), generator=order_gen).numpy()]
-        n_batches = max(1, len(order) // cfg.batch_size) if len(order) >= cfg.batch_size else 1
+        n_batches = self.n_batches(len(order))
         bar = _progress(total=n_batches, desc=f"epoch {epoch + 1}", unit="batch", leave=False, quiet=cfg.quiet)
         total_loss, total_hits, total_n = 0.0, 0, 0
         for b in range(n_batches):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             if len(idx) < 2:     # BatchNorm cannot train on a single example
                 continue
+            for group in opt.param_groups:
+                group["lr"] = lr_at(epoch * n_batches + b)
             clips = torch.as_tensor(idx, device=self.device)
             x = self.pipeline.model_input(bank.random_crops(clips, self.crop, gen))
             y = F.one_hot(targets[idx].to(self.device), len(self.classes)).float()
@@ -263,6 +313,8 @@ class _Engine:
             total_n += len(idx)
             bar.set_postfix(loss=f"{total_loss / total_n:.3f}", acc=f"{total_hits / total_n:.3f}")
             bar.update(1)
+            status.report(f"{self._where} epoch {epoch + 1}/{cfg.max_epochs}: batch {b + 1}/{n_batches}, "
+                          f"loss {total_loss / total_n:.3f}")
         bar.close()
         if not math.isfinite(total_loss):
             raise TrainingError(f"training loss became {total_loss} in epoch {epoch + 1}; lower the learning rate")
@@ -351,6 +403,20 @@ def assert_learned(run: RunDir | str, min_map3: float, folds=None) -> pd.DataFra
         raise AssertionError(f"{run.path}: folds {weak['fold'].tolist()} reached validation MAP@3 "
                              f"{weak['val_map3'].round(3).tolist()} < {min_map3}: the network did not learn")
     return results
+
+
+def _ordered_map(pool, fn, items, ahead: int):
+    """``pool.map(fn, items)`` that keeps at most ``ahead`` results waiting (``Executor.map`` submits everything at
+    once, which would hold every clip in memory before the bank takes the first)."""
+    from collections import deque
+
+    pending = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) > ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def _progress(total, desc, unit, quiet, leave=True, initial=0):

@@ -1,0 +1,105 @@
+"""What a book build records: build/results.json, the README table made from it, the tidied parameters cell, the
+build monitor's view of a running notebook, and the trainer's status line."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+
+from audiotag.book.build import BuildMonitor, tidy_parameters
+from audiotag.book.results import (README_END, README_START, ResultsError, load_results, report_markdown,
+                                   save_test_scores, update_readme, write_results)
+from audiotag.cli import main as cli_main
+from audiotag.training import status
+
+
+def _scores():
+    rows = {"classic": 0.5, "base": 0.6, "1d": 0.7, "2d": 0.8, "rank": 0.85}
+    return pd.DataFrame({f"map3_{p}": [v + d for v in rows.values()]
+                         for p, d in (("public", 0.01), ("private", -0.01), ("whole", 0.0))}, index=list(rows))
+
+
+def _results(tmp_path):
+    save_test_scores(tmp_path / "runs", _scores(), {"classic": "classic", "baseline": "base", "conv1d": "1d",
+                                                    "inception2d": "2d", "rank_ensemble": "rank"})
+    return write_results(tmp_path / "build" / "results.json", profile="cpu", dataset="synthetic",
+                         run_root=tmp_path / "runs", wall_seconds=754.2, repo_root=tmp_path)
+
+
+def test_results_json_has_everything_the_readme_needs(tmp_path):
+    results = _results(tmp_path)
+    on_disk = json.loads((tmp_path / "build" / "results.json").read_text())
+    assert on_disk == results
+    assert set(results) >= {"profile", "dataset", "wall_seconds", "machine", "commit", "test_map3", "date"}
+    assert set(results["machine"]) >= {"cpu", "cores", "torch", "device", "precision"}
+    assert results["test_map3"]["inception2d"] == {"public": 0.81, "private": 0.79, "whole": 0.8}
+    text = report_markdown(results)
+    assert "12.6 minutes" in text and "| 2D-ConvNet (log-mel, mean of its folds) | 0.810 | 0.790 | 0.800 |" in text
+    assert text.index("classic") < text.index("DCASE") < text.index("1D-ConvNet") < text.index("rank-averaged")
+
+
+def test_unknown_system_key_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown system key"):
+        save_test_scores(tmp_path, _scores(), {"resnet": "2d"})
+
+
+def test_report_command_rewrites_only_the_readme_section(tmp_path, capsys):
+    _results(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{README_START}\nold table\n{README_END}\nafter\n")
+    assert cli_main(["report", str(tmp_path / "build" / "results.json"), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("# x\n\nbefore\n") and text.endswith(f"{README_END}\nafter\n")
+    assert "| classic MFCC statistics + logistic regression | 0.510 | 0.490 | 0.500 |" in text
+    assert "0.850" in capsys.readouterr().out
+
+
+def test_report_errors_name_the_file(tmp_path, capsys):
+    assert cli_main(["report", str(tmp_path / "none.json")]) == 1
+    assert "none.json: no results yet" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(ResultsError, match="bad.json: not valid JSON"):
+        load_results(bad)
+    bad.write_text("{}")
+    with pytest.raises(ResultsError, match="missing profile"):
+        load_results(bad)
+    results = _results(tmp_path)
+    (tmp_path / "R.md").write_text("no markers")
+    with pytest.raises(ResultsError, match="R.md: no results markers"):
+        update_readme(tmp_path / "R.md", results)
+
+
+def test_tidy_parameters_hides_machine_paths(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(f'profile = "cpu"\ndata_dir = "{tmp_path}/repo/data/synth"\n'
+                                     'run_dir = "/home/someone/elsewhere/runs/cpu"\n')
+    cell.metadata["tags"] = ["injected-parameters"]
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), cell]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    tidy_parameters(path, root=tmp_path / "repo")
+    got = nbformat.read(str(path), as_version=4).cells[1]
+    assert 'data_dir = "data/synth"' in got.source and 'run_dir = ".../runs/cpu"' in got.source
+    assert str(tmp_path) not in got.source and "/home/someone" not in got.source
+    assert got.metadata["tags"] == ["injected-parameters", "hide-cell"]
+
+
+def test_monitor_finds_the_running_cell_and_status_line(tmp_path, monkeypatch):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell("a = 1"),
+                nbformat.v4.new_code_cell("run = train(config)\nmore")]
+    nb.cells[1].metadata["papermill"] = {"status": "completed"}
+    nb.cells[2].metadata["papermill"] = {"status": "running"}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    assert BuildMonitor.running_cell(path) == (2, 2, "run = train(config)")
+    assert BuildMonitor.running_cell(tmp_path / "missing.ipynb") is None
+    line = tmp_path / "status.txt"
+    monkeypatch.setenv(status.ENV, str(line))
+    status.report("2d fold 1/3: epoch 4/20", force=True)
+    assert status.read(line) == "2d fold 1/3: epoch 4/20"
+    status.report("too soon")                                  # throttled
+    assert status.read(line) == "2d fold 1/3: epoch 4/20"
