@@ -110,9 +110,12 @@ def test_training_notebooks_show_paper_and_our_tables(book):
                          for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
     conv1d, inception, ensemble = text_of("03_conv1d"), text_of("04_inception2d"), text_of("05_ensemble")
-    assert "2,099,801" in conv1d and "paper (FSDKaggle2018, 5-fold CV)" in conv1d and "ours (synthetic" in conv1d
+    assert "2,099,801" in conv1d and "paper (FSDKaggle2018; each row: 5-fold CV, early stop 10)" in conv1d
+    assert "ours (synthetic; each row: fold 0 of 2-fold CV, 1 epoch)" in conv1d      # what the smoke rows ran
+    assert "ours (synthetic; each row: fold 0 of 2-fold CV, 1 epoch)" in inception
     assert "7,664,969" in inception and "multi-resolution log-mel spectrogram" in inception
     assert "paper FSDKaggle2018 (whole)" in ensemble and "DCASE baseline" in ensemble
+    assert "classic MFCC + logistic regression" in ensemble
 
 
 #: Tags that make a browser fetch something as the page loads (links to follow are fine).

@@ -146,3 +146,17 @@ def test_onecycle_training_skips_early_validation_and_keeps_the_best(tone_corpus
     assert result["best_epoch"] in (3, 4) and result["epochs_run"] == 4
     with pytest.raises(ValueError, match="unknown lr_schedule"):
         make_config("conv1d", None, "smoke", lr_schedule="steps")
+
+
+def test_study_protocol_follows_the_paper_under_paper_and_says_what_ran():
+    from audiotag.training.profiles import describe_protocol, study_settings
+
+    assert study_settings("paper") == {}                          # all folds, the profile's early stopping
+    paper = make_config("conv1d", None, "paper", **study_settings("paper"))
+    assert describe_protocol(paper) == "5-fold CV, early stop 10 (<= 200 epochs)"
+    cpu = make_config("inception2d", None, "cpu", lr_schedule="onecycle",
+                      **study_settings("cpu", folds=[0, 2], max_epochs=5))
+    assert cpu.folds == (0, 2) and cpu.max_epochs == 5
+    assert describe_protocol(cpu) == "folds 0, 2 of 3-fold CV, 5 epochs, one-cycle lr"
+    assert describe_protocol(make_config("conv1d", None, "smoke", **study_settings("smoke"))) == \
+        "fold 0 of 2-fold CV, 1 epoch"

@@ -335,15 +335,18 @@ def learning_curves(histories: pd.DataFrame, title: str = "Learning curves") -> 
 
 def comparison_bars(table: pd.DataFrame, ours: str, paper: str, ours_label: str = "ours",
                     paper_label: str = "paper (FSDKaggle2018)", ylabel: str = "validation accuracy",
-                    title: str | None = None) -> Figure:
+                    title: str | None = None, ours_err: str | None = None) -> Figure:
     """Grouped bars of our number beside the paper's for each row of ``table`` (e.g. Table 3's crop lengths or
-    Table 4's features); a missing value (NaN) leaves its bar out. The legend names the datasets."""
+    Table 4's features); a missing value (NaN) leaves its bar out. The legend names the datasets. ``ours_err``: a
+    column of our numbers' spread (e.g. the standard deviation over folds), drawn as error bars."""
     x = np.arange(len(table))
     fig = _new(max(5.0, 1.4 * len(table) + 2.0), 3.4)
     ax = fig.add_subplot()
     for offset, col, label, color in ((-0.2, ours, ours_label, OURS_COLOR), (0.2, paper, paper_label, PAPER_COLOR)):
         values = table[col].to_numpy(dtype=float)
-        bars = ax.bar(x + offset, np.nan_to_num(values), width=0.38, color=color, label=label)
+        err = table[ours_err].to_numpy(dtype=float) if (col == ours and ours_err) else None
+        bars = ax.bar(x + offset, np.nan_to_num(values), width=0.38, color=color, label=label,
+                      yerr=None if err is None else np.nan_to_num(err), capsize=4 if err is not None else 0)
         for bar, v in zip(bars, values):
             if np.isfinite(v):
                 ax.annotate(f"{v:.3f}", (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom", fontsize=8)

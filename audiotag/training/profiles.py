@@ -69,6 +69,41 @@ _PRESETS: dict[str, dict[str, dict]] = {
 }
 
 
+#: How each row of the crop-length (Table 3, 1D) and feature (Table 4, 2D) studies is trained. Under ``paper`` as the
+#: paper did: a full K-fold cross-validation with the profile's early stopping. Under ``cpu`` and ``smoke`` a cheaper
+#: protocol (a few folds, a fixed number of epochs) that still shows the fold-to-fold spread beside each number.
+#: ``folds=None``: all the profile's folds; ``max_epochs=None``: the profile's (early stopping decides).
+STUDY_PROTOCOL: dict[str, dict] = {
+    "paper": {"folds": None, "max_epochs": None},
+    "cpu": {"folds": (0, 1), "max_epochs": 3},
+    "smoke": {"folds": (0,), "max_epochs": 1},
+}
+
+
+def study_settings(profile: str, folds=None, max_epochs: int | None = None) -> dict:
+    """The overrides of one study row under ``profile`` (``folds`` / ``max_epochs`` replace the protocol's)."""
+    protocol = dict(STUDY_PROTOCOL[profile])
+    if folds is not None:
+        protocol["folds"] = tuple(folds)
+    if max_epochs is not None:
+        protocol["max_epochs"] = int(max_epochs)
+    return {k: (list(v) if k == "folds" else v) for k, v in protocol.items() if v is not None}
+
+
+def describe_protocol(config: TrainConfig) -> str:
+    """What a run trains, in words for a table header: ``5-fold CV, early stop 10 (<= 200 epochs)`` or
+    ``folds 0, 1 of 3-fold CV, 8 epochs, one-cycle``."""
+    folds = (f"{config.n_folds}-fold CV" if config.folds is None or len(config.folds) == config.n_folds
+             else f"fold{'s' if len(config.folds) > 1 else ''} {', '.join(map(str, config.folds))} of "
+                  f"{config.n_folds}-fold CV")
+    if config.lr_schedule == "plateau" and config.early_stop_patience < config.max_epochs:
+        budget = f"early stop {config.early_stop_patience} (<= {config.max_epochs} epochs)"
+    else:
+        budget = f"{config.max_epochs} epoch{'s' if config.max_epochs > 1 else ''}"
+    schedule = {"plateau": "", "onecycle": ", one-cycle lr", "cosine": ", cosine lr"}[config.lr_schedule]
+    return f"{folds}, {budget}{schedule}"
+
+
 def make_config(model: str = "inception2d", feature: str | None = None, profile: str = "cpu",
                 **overrides) -> TrainConfig:
     """The :class:`TrainConfig` of ``model`` (with input ``feature``, default: the model's own) under ``profile``.
