@@ -5,8 +5,10 @@
     resized to 3 x 299 x 299), batch 128 / 16, lr-plateau patience 3 / 4, early stop 10 / 24, 5 / 7 folds.
 ``cpu``
     The book's default on the embedded synthetic dataset, sized so the whole book builds in about 20 minutes on a
-    2-core laptop while the networks still learn visibly: the same architectures and recipe, with shorter crops,
-    a lower rate for the raw-waveform net (16 kHz), smaller images (3 x 96 x 96), 3 folds and fewer epochs.
+    2-core laptop while the networks still learn visibly: the same architectures, with shorter crops, a lower rate
+    for the raw-waveform net (16 kHz), smaller images (3 x 96 x 96), 3 folds, and a recipe made for ten epochs
+    (a one-cycle learning rate per batch instead of the plateau rule, batches of 16, lighter augmentation for the
+    2D net, validation only in the last epochs).
 ``smoke``
     Seconds per run, for CI: a few clips per class, 2 folds, 1-2 epochs, the smallest inputs the nets accept.
 
@@ -45,12 +47,17 @@ _PRESETS: dict[str, dict[str, dict]] = {
                          early_stop_patience=10, n_folds=5, augment=AugmentConfig.off()),
     },
     "cpu": {
-        "conv1d": dict(features=dict(sample_rate=16000), crop_seconds=1.5, batch_size=32, eval_batch_size=64,
-                       lr_patience=2, early_stop_patience=4, max_epochs=10, n_folds=3,
+        # Short budgets: a one-cycle rate per batch (one ten-epoch cycle, no early stop), batches of 16, validation
+        # only in the last epochs and with 2 windows per clip; the 2D net with lighter augmentation. Measured on
+        # fold 0 (validation MAP@3 at epoch 10): 1D 0.60 (plateau, batch 32) -> 0.66; 2D 0.57 -> 0.64.
+        "conv1d": dict(features=dict(sample_rate=16000), crop_seconds=1.5, batch_size=16, eval_batch_size=64,
+                       lr=2e-3, lr_schedule="onecycle", lr_final_div=1e3, max_epochs=10, early_stop_patience=10,
+                       val_from_epoch=7, val_max_crops=2, n_folds=3,
                        augment=AugmentConfig(mixup_alpha=0.2, erase_prob=0.0)),
-        "inception2d": dict(features=dict(image_size=96), crop_seconds=1.5, batch_size=32, eval_batch_size=64,
-                            lr_patience=2, early_stop_patience=4, max_epochs=10, n_folds=3,
-                            augment=PAPER_2D_AUGMENT),
+        "inception2d": dict(features=dict(image_size=96), crop_seconds=1.5, batch_size=16, eval_batch_size=64,
+                            lr=1.5e-3, lr_schedule="onecycle", lr_final_div=1e3, max_epochs=10,
+                            early_stop_patience=10, val_from_epoch=8, val_max_crops=2, n_folds=3,
+                            augment=AugmentConfig(mixup_alpha=0.2, erase_prob=0.25)),
         # The baseline scores every 25-frame patch of a crop: 0.6 s = 3 patches keeps it as cheap as the other nets.
         "baseline": dict(crop_seconds=0.6, batch_size=32, eval_batch_size=64, lr_patience=2, early_stop_patience=4,
                          max_epochs=10, n_folds=3, augment=AugmentConfig.off()),
@@ -75,7 +82,7 @@ _PRESETS: dict[str, dict[str, dict]] = {
 #: ``folds=None``: all the profile's folds; ``max_epochs=None``: the profile's (early stopping decides).
 STUDY_PROTOCOL: dict[str, dict] = {
     "paper": {"folds": None, "max_epochs": None},
-    "cpu": {"folds": (0, 1), "max_epochs": 3},
+    "cpu": {"folds": (0, 1), "max_epochs": 2},
     "smoke": {"folds": (0,), "max_epochs": 1},
 }
 
@@ -176,7 +183,8 @@ def describe_profiles() -> "pandas.DataFrame":  # noqa: F821
                                                             else "native")
             rows.append({"profile": profile, "model": model, "feature": f.kind, "rate": f.sample_rate,
                          "crop s": round(c.crop_seconds, 2), "input": size, "batch": c.batch_size,
-                         "folds": c.n_folds, "max epochs": c.max_epochs, "lr patience": c.lr_patience,
-                         "early stop": c.early_stop_patience, "mixup alpha": c.augment.mixup_alpha,
+                         "folds": c.n_folds, "max epochs": c.max_epochs, "lr": c.lr, "lr schedule": c.lr_schedule,
+                         "lr patience": c.lr_patience if c.lr_schedule == "plateau" else None,
+                         "early stop": c.early_stop_patience if c.early_stop_patience < c.max_epochs else None, "mixup alpha": c.augment.mixup_alpha,
                          "erase p": c.augment.erase_prob})
     return pd.DataFrame(rows)
