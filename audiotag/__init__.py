@@ -1,10 +1,9 @@
 """audiotag: general-purpose audio tagging, reproducing DCASE 2018 Task 2 (Wei, Liu, Ruan) as an executable book."""
-import os as _os
+# Reproducible math: MKL reads its settings at its first call, so they are requested before any of ours
+# (audiotag.training.devices; settings from the environment win).
+from audiotag.training.devices import request_reproducible_math as _request_reproducible_math
 
-# Reproducible math: MKL reads these at its first call, so they are set before anything else imports torch
-# (see audiotag.training.devices; settings from the environment win).
-_os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
-_os.environ.setdefault("MKL_DYNAMIC", "FALSE")
+_request_reproducible_math()
 
 from audiotag.data.labels import LABELS, LABEL_TO_INDEX, SAMPLE_RATE
 from audiotag.data.audio import AudioError, load_audio

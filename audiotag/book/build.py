@@ -79,11 +79,15 @@ class BookSettings:
     seed: int = 0
     extra: dict[str, dict] = field(default_factory=dict)
 
+    @property
+    def run_root(self) -> Path:
+        """The root of the training runs, absolute (default ``runs/PROFILE``)."""
+        return resolve_dir(self.run_dir if self.run_dir is not None else Path("runs") / self.profile)
+
     def parameters(self, notebook: str) -> dict:
         """The papermill parameters of one notebook: paths made absolute, so the kernel's cwd does not matter."""
-        run_dir = self.run_dir if self.run_dir is not None else Path("runs") / self.profile
         return {"profile": self.profile, "data_dir": str(resolve_dir(self.data_dir)),
-                "run_dir": str(resolve_dir(run_dir)), "seed": int(self.seed), **self.extra.get(notebook, {})}
+                "run_dir": str(self.run_root), "seed": int(self.seed), **self.extra.get(notebook, {})}
 
 
 def strip_widget_state(path: str | os.PathLike) -> None:
@@ -299,9 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_execute and not args.only:
             from audiotag.book.results import report_markdown, write_results
 
-            run_root = resolve_dir(settings.run_dir if settings.run_dir is not None else Path("runs") / args.profile)
             results = write_results(resolve_dir(args.results), profile=args.profile,
-                                    dataset=dataset_label(resolve_dir(args.data)), run_root=run_root,
+                                    dataset=dataset_label(resolve_dir(args.data)), run_root=settings.run_root,
                                     wall_seconds=time.perf_counter() - start, repo_root=REPO_ROOT)
             print(f"\n{report_markdown(results)}\nwritten to {args.results}; "
                   f"`audiotag report {args.results} --readme README.md` puts it in the README")

@@ -77,13 +77,6 @@ def wav_bytes(wave: np.ndarray, sample_rate: int) -> bytes:
     return buf.getvalue()
 
 
-def _resample(wave: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    wave = np.asarray(wave, dtype=np.float32)
-    if int(orig_rate) == int(target_rate):
-        return wave
-    return resample(wave, int(orig_rate), int(target_rate))
-
-
 def encode_clips(clips: Iterable[Clip], rate: int, max_seconds: float) -> list[dict]:
     """The clips as the explorers' JSON entries ``{label, name, sample_rate, wav}``: resampled to ``rate`` (soxr),
     mono, the first ``max_seconds``, 16-bit WAV in base64. Names default to the label (numbered when repeated)."""
@@ -98,7 +91,7 @@ def encode_clips(clips: Iterable[Clip], rate: int, max_seconds: float) -> list[d
             wave = wave.mean(axis=1)
         if wave.ndim != 1 or wave.size == 0:
             raise ValueError(f"clip {label!r}: expected a non-empty mono waveform, got shape {wave.shape}")
-        x = _resample(wave, int(sr), rate)[: int(round(max_seconds * rate))]
+        x = resample(wave.astype(np.float32), int(sr), rate)[: int(round(max_seconds * rate))]
         seen[label] = seen.get(label, 0) + 1
         name = str(clip[3]) if len(clip) == 4 else (str(label) if seen[label] == 1 else f"{label} {seen[label]}")
         entries.append({"label": str(label), "name": name, "sample_rate": rate,

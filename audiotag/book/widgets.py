@@ -17,18 +17,17 @@ need a live kernel). Displaying an explorer shows its ``.widget``; tests drive t
 """
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 import torch
 
 from audiotag.book import plots
 from audiotag.book.explorer_page import load_defaults
+from audiotag.book.explorer_page import wav_bytes as pcm16_wav
 from audiotag.data.audio import center_crop, load_audio, resample
 from audiotag.features.augment import RandomErasing, mix_pair
 from audiotag.features.config import FeatureConfig
@@ -57,13 +56,10 @@ STATIC_NOTE = ("<p><em>Live Python explorer: run this notebook in JupyterLab (<c
 
 def wav_bytes(wave: np.ndarray, sample_rate: int, player_rate: int = PLAYER_RATE,
               max_seconds: float = PLAYER_SECONDS) -> bytes:
-    """A WAV file in memory for an audio player: the first ``max_seconds``, resampled to ``player_rate``, 16 bit."""
+    """A WAV file in memory for an audio player: the first ``max_seconds``, resampled to ``player_rate``, 16 bit
+    (written as the in-page explorers' clips are, :func:`audiotag.book.explorer_page.wav_bytes`)."""
     wave = np.asarray(wave, dtype=np.float32)[: int(max_seconds * sample_rate)]
-    if sample_rate != player_rate:
-        wave = resample(wave, sample_rate, player_rate)
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(wave, -1.0, 1.0), player_rate, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
+    return pcm16_wav(resample(wave, sample_rate, player_rate), player_rate)
 
 
 def _clip_table(clips: pd.DataFrame) -> pd.DataFrame:

@@ -31,13 +31,7 @@ class ClipBank:
     def __init__(self, items: list[torch.Tensor], device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32, short_clip: str = "repeat"):
         """``items``: per clip a tensor of shape ``(*item_shape, length)``; all share ``item_shape``."""
-        if not items:
-            raise ValueError("a clip bank needs at least one clip")
-        filler = BankFiller(tuple(items[0].shape[:-1]), sum(int(item.shape[-1]) for item in items), device, dtype,
-                            short_clip)
-        for item in items:
-            filler.add(item)
-        self._take(filler)
+        self._take(_fill(items, sum(int(item.shape[-1]) for item in items), device, dtype, short_clip))
 
     @classmethod
     def from_stream(cls, items: Iterable[torch.Tensor], capacity: int, device: torch.device | str = "cpu",
@@ -46,22 +40,11 @@ class ClipBank:
         into one buffer of ``capacity`` bank units (an upper bound of the total length, e.g. from the files'
         headers). Peak memory is the bank itself plus one clip, so a 9,473-clip FSDKaggle2018 bank fits the card it
         is meant for; a capacity too small still works, at the cost of a larger buffer and one copy."""
-        items = iter(items)
-        first = next(items, None)
-        if first is None:
-            raise ValueError("a clip bank needs at least one clip")
-        filler = BankFiller(tuple(first.shape[:-1]), capacity, device, dtype, short_clip)
-        filler.add(first)
-        del first
-        for item in items:
-            filler.add(item)
         bank = cls.__new__(cls)
-        bank._take(filler)
+        bank._take(_fill(items, capacity, device, dtype, short_clip))
         return bank
 
     def _take(self, filler: "BankFiller") -> None:
-        if not filler.lengths:
-            raise ValueError("a clip bank needs at least one clip")
         self.item_shape = filler.item_shape
         self.device = filler.device
         self.short_clip = filler.short_clip
@@ -160,6 +143,20 @@ class BankFiller:
         self.data[:, self.used:self.used + n].copy_(item.reshape(self.depth, n))
         self.used += n
         self.lengths.append(n)
+
+
+def _fill(items: Iterable[torch.Tensor], capacity: int, device, dtype: torch.dtype, short_clip: str) -> BankFiller:
+    """A :class:`BankFiller` sized ``capacity`` holding ``items`` (their shape comes from the first one)."""
+    items = iter(items)
+    first = next(items, None)
+    if first is None:
+        raise ValueError("a clip bank needs at least one clip")
+    filler = BankFiller(tuple(first.shape[:-1]), capacity, device, dtype, short_clip)
+    filler.add(first)
+    del first                 # a stream's clip lives on in the buffer only
+    for item in items:
+        filler.add(item)
+    return filler
 
 
 def average_windows(scores: torch.Tensor, owner: torch.Tensor, n_clips: int) -> torch.Tensor:

@@ -52,7 +52,6 @@ class EpochOutcome:
 
     improved: bool        # a new best validation score: save these weights
     lr: float             # the learning rate for the next epoch
-    lr_reduced: bool      # the rate was just lowered
     stop: bool            # early stopping: no further epoch
 
 
@@ -90,7 +89,6 @@ class PlateauSchedule:
     def step(self, score: float) -> EpochOutcome:
         """Record one epoch's validation score and decide the next epoch's rate and whether to stop."""
         self.epoch += 1
-        reduced = False
         if score > self.best:
             self.best, self.best_epoch = float(score), self.epoch
             self.wait_lr = self.wait_stop = 0
@@ -101,10 +99,9 @@ class PlateauSchedule:
             self.wait_stop += 1
             if self.reduce_lr and self.wait_lr >= self.patience:
                 self.wait_lr = 0
-                if self.lr > self.min_lr:
+                if self.lr > self.min_lr:            # as Keras: a rate already below the floor stays
                     self.lr = max(self.lr * self.factor, self.min_lr)
-                    reduced = True
-        return EpochOutcome(improved=improved, lr=self.lr, lr_reduced=reduced, stop=self.stopped)
+        return EpochOutcome(improved=improved, lr=self.lr, stop=self.stopped)
 
     def skip(self) -> None:
         """Count an epoch that was trained but not validated (``val_from_epoch``): no score, no decision."""

@@ -151,6 +151,9 @@ class _Engine:
         self.pipeline = InputPipeline(config.features, self.device)
         self.channels_last = config.channels_last and config.features.kind != "waveform"
         self.crop = self.pipeline.crop_length(config.crop_seconds)
+        rate = config.features.sample_rate
+        #: Clips are cut to their first ``max_clip_seconds`` (None: whole clips), in samples at the model's rate.
+        self.max_len = int(config.max_clip_seconds * rate) if config.max_clip_seconds else None
 
     # --- data ----------------------------------------------------------------------------------------------------
     def load_bank(self, paths: list[str], what: str) -> ClipBank:
@@ -160,14 +163,11 @@ class _Engine:
         into it, so building it costs the bank plus a clip or two (``benchmarks/bank_memory.py``)."""
         from audiotag.data.audio import load_audio
 
-        rate = self.cfg.features.sample_rate
-        max_len = int(self.cfg.max_clip_seconds * rate) if self.cfg.max_clip_seconds else None
         capacity = self.bank_capacity(paths)
         bar = _progress(total=len(paths), desc=f"loading {what}", unit="clip", quiet=self.cfg.quiet)
 
         def load(path):
-            wave = load_audio(path, rate)
-            return wave[:max_len] if max_len else wave
+            return load_audio(path, self.cfg.features.sample_rate)[:self.max_len]
 
         def items():
             with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
@@ -186,12 +186,11 @@ class _Engine:
         from audiotag.data.audio import audio_info
 
         rate = self.cfg.features.sample_rate
-        max_len = int(self.cfg.max_clip_seconds * rate) if self.cfg.max_clip_seconds else None
         total = 0
         for path in paths:
             info = audio_info(path)
             n = math.ceil(info.frames * rate / info.samplerate) + 2     # resampling rounds either way
-            n = min(n, max_len) if max_len else n
+            n = min(n, self.max_len) if self.max_len else n
             total += n if self.pipeline.is_waveform else frames_for(self.cfg.features, n)
         return total
 
@@ -251,22 +250,17 @@ class _Engine:
             lr = lr_at(schedule.epoch * n_batches)
             train_loss, train_acc = self._train_epoch(train_model, opt, augment, bank, train_idx, targets, gen,
                                                       order_gen, schedule.epoch, lr_at)
+            val_loss = val_acc = val_map = math.nan
             if schedule.epoch + 1 < min(cfg.val_from_epoch, cfg.max_epochs):     # train only, validate later
                 schedule.skip()
-                history.append({"epoch": schedule.epoch, "train_loss": train_loss, "train_acc": train_acc,
-                                "val_loss": math.nan, "val_acc": math.nan, "val_map3": math.nan, "lr": lr,
-                                "seconds": time.perf_counter() - t0})
-                write_text(run.history_path(k), pd.DataFrame(history).to_csv(index=False))
-                save_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen), history)
-                epochs.update(1)
-                continue
-            probs = predict_bank(model, bank, self.pipeline, val_inference, val_idx, batch_size=cfg.eval_batch_size,
-                                 amp_dtype=self.amp_dtype, channels_last=self.channels_last)
-            val_loss = float(-np.log(np.clip(probs[np.arange(len(val_idx)), val_targets], 1e-12, 1)).mean())
-            val_acc, val_map = accuracy(probs, val_targets), map3(probs, val_targets)
-            outcome = schedule.step(val_acc)
-            if outcome.improved:
-                self._save_best(run, k, model, schedule.epoch, val_acc, val_map)
+            else:
+                probs = predict_bank(model, bank, self.pipeline, val_inference, val_idx,
+                                     batch_size=cfg.eval_batch_size, amp_dtype=self.amp_dtype,
+                                     channels_last=self.channels_last)
+                val_loss = float(-np.log(np.clip(probs[np.arange(len(val_idx)), val_targets], 1e-12, 1)).mean())
+                val_acc, val_map = accuracy(probs, val_targets), map3(probs, val_targets)
+                if schedule.step(val_acc).improved:
+                    self._save_best(run, k, model, schedule.epoch, val_acc, val_map)
             history.append({"epoch": schedule.epoch, "train_loss": train_loss, "train_acc": train_acc,
                             "val_loss": val_loss, "val_acc": val_acc, "val_map3": val_map, "lr": lr,
                             "seconds": time.perf_counter() - t0})
@@ -274,8 +268,8 @@ class _Engine:
             save_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen), history)
             epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_acc:.3f}", best=f"{schedule.best:.3f}")
             epochs.update(1)
-            status.report(f"{run.name} fold {k + 1}/{cfg.n_folds}: epoch {schedule.epoch}/{cfg.max_epochs} done, "
-                          f"loss {train_loss:.3f}, val MAP@3 {val_map:.3f} (best acc {schedule.best:.3f})", force=True)
+            status.report(f"{self._where}: epoch {schedule.epoch}/{cfg.max_epochs} done, loss {train_loss:.3f}, "
+                          f"val MAP@3 {val_map:.3f} (best acc {schedule.best:.3f})", force=True)
         epochs.close()
         self._finish_fold(run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history)
 
