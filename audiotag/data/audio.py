@@ -9,6 +9,7 @@ Bad input raises :class:`AudioError`, whose message names the file and the cause
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -155,5 +156,8 @@ def window_crops(wave: np.ndarray, n_samples: int, n_crops: int | None = None, p
 
 
 def _reason(exc: Exception) -> str:
+    """The cause in one short line. soundfile repeats the path (``Error opening '/x/a.wav': Format not
+    recognised.``); the :class:`AudioError` already names the file, so only the cause is kept."""
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:200]
+    text = re.sub(r"^Error opening '.*?':\s*", "", text.splitlines()[0])
+    return text[:200]
