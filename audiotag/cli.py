@@ -148,12 +148,15 @@ def _summary(args) -> int:
 
 def parse_override(text: str) -> tuple[str, object]:
     """``key=value`` -> (key, value) with the value read as JSON when it parses (numbers, true/false, null, lists),
-    else kept as a string: ``crop_seconds=4`` -> 4, ``features.kind=mfcc`` -> "mfcc"."""
+    else kept as a string: ``crop_seconds=4`` -> 4, ``features.kind=mfcc`` -> "mfcc". Python's ``None`` is read as
+    ``null`` too (``max_train_clips=None``), so the notebooks' spelling works on the command line."""
     import json
 
     if "=" not in text:
         raise SystemExit(f"audiotag: --set expects KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
+    if value.strip() == "None":
+        return key.strip(), None
     try:
         return key.strip(), json.loads(value)
     except json.JSONDecodeError:

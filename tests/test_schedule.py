@@ -70,8 +70,8 @@ def test_training_keeps_and_restores_the_best_weights(tone_corpus, tmp_path, mon
     script = iter([0.2, 0.6, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
     step = PlateauSchedule.step
     monkeypatch.setattr(PlateauSchedule, "step", lambda self, score: step(self, next(script)))
-    config = make_config("conv1d", None, "smoke", quiet=True, folds=[0], max_epochs=20, lr_patience=2,
-                         early_stop_patience=5, precision="fp32")
+    config = make_config("conv1d", None, "smoke", quiet=True, folds=[0], max_epochs=20, lr_schedule="plateau",
+                         lr=1e-3, lr_patience=2, early_stop_patience=5, precision="fp32")
     run = train(config, tone_corpus, tmp_path / "r")
     hist = run.history(0)
     assert hist["lr"].tolist() == [1e-3, 1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]   # halved after epochs 4 and 6
@@ -159,4 +159,4 @@ def test_study_protocol_follows_the_paper_under_paper_and_says_what_ran():
     assert cpu.folds == (0, 2) and cpu.max_epochs == 5
     assert describe_protocol(cpu) == "folds 0, 2 of 3-fold CV, 5 epochs, one-cycle lr"
     assert describe_protocol(make_config("conv1d", None, "smoke", **study_settings("smoke"))) == \
-        "fold 0 of 2-fold CV, 1 epoch"
+        "fold 0 of 2-fold CV, 1 epoch, one-cycle lr"
