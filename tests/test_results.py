@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from audiotag.book.build import BuildMonitor, tidy_parameters
-from audiotag.book.results import (README_END, README_START, ResultsError, load_results, report_markdown,
-                                   save_test_scores, update_readme, write_results)
+from audiotag.book.results import (PROFILES_END, PROFILES_START, README_END, README_START, ResultsError,
+                                   load_results, report_markdown, save_test_scores, update_readme, write_results)
 from audiotag.cli import main as cli_main
 from audiotag.training import status
 
@@ -54,6 +54,12 @@ def test_report_command_rewrites_only_the_readme_section(tmp_path, capsys):
     assert "old table" not in text and text.startswith("# x\n\nbefore\n") and text.endswith(f"{README_END}\nafter\n")
     assert "| classic MFCC statistics + logistic regression | 0.510 | 0.490 | 0.500 |" in text
     assert "0.850" in capsys.readouterr().out
+
+    # With profile markers, the profiles table is regenerated from audiotag.training.profiles too.
+    readme.write_text(f"{README_START}\n{README_END}\n{PROFILES_START}\nold profiles\n{PROFILES_END}\n")
+    assert cli_main(["report", str(tmp_path / "build" / "results.json"), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old profiles" not in text and "| cpu       | inception2d |" in text and text.endswith(f"{PROFILES_END}\n")
 
 
 def test_report_errors_name_the_file(tmp_path, capsys):
