@@ -38,8 +38,8 @@ FIRST_RECIPE = {
 STEPS = {
     "conv1d": [
         ("first", "the paper's plateau rule, batch 32, 10 epochs", FIRST_RECIPE["conv1d"]),
-        ("onecycle", "+ one-cycle lr (peak 2e-3), batch 16", dict(max_epochs=10)),
-        ("cpu", "+ 14 epochs: the cpu profile", {}),
+        ("onecycle", "+ one-cycle lr (peak 2e-3), batch 16", dict(max_epochs=10, early_stop_patience=10)),
+        ("cpu", "+ 16 epochs: the cpu profile", {}),
     ],
     "inception2d": [
         ("first", "the paper's plateau rule and augmentation, batch 32, 10 epochs", FIRST_RECIPE["inception2d"]),
