@@ -125,12 +125,14 @@ REMOTE_ASSET = re.compile(r"<(?:script|img|link|iframe|audio|source)\b[^>]*\b(?:
 
 
 @pytest.mark.slow
-def test_site_has_every_page_and_no_remote_assets(book):
-    _, site = book
+def test_site_has_every_page_and_no_remote_assets_or_local_paths(book):
+    root, site = book
+    machine_folder = str(root.parent)       # holds the corpus, the runs and the sources of the smoke book
     for page in PAGES:
         html = (site / page).read_text()
         remote = REMOTE_ASSET.findall(html)
         assert not remote, f"{page} loads remote assets: {remote[:3]}"
+        assert machine_folder not in html, f"{page} shows a local path: ...{html[html.index(machine_folder) - 80:][:200]}"
 
 
 # ------------------------------------------------------------------------------------------------------ browser
