@@ -60,22 +60,19 @@ def step_config(model: str, overrides: dict, seed: int):
                        **overrides)
 
 
-def run_step(model: str, step: str, overrides: dict, data: Path, runs: Path, seed: int) -> dict:
-    from audiotag.data.datasets import load_dataset
+def run_step(model: str, step: str, overrides: dict, data: Path, test, runs: Path, seed: int) -> dict:
+    """Train (or resume) one step and read its row; ``test``: the dataset's test table, for the test score."""
     from audiotag.evaluation.scores import score_table
     from audiotag.training.trainer import train
 
-    config = step_config(model, overrides, seed)
-    started = time.perf_counter()
-    run = train(config, data, runs / model / step)
-    seconds = time.perf_counter() - started
+    run = train(step_config(model, overrides, seed), data, runs / model / step)
     history = run.history(0)
-    result = run.fold_result(0)
-    scores = score_table(run.fold_test(0), load_dataset(data).test)
+    result = run.fold_result(0)           # its seconds are the training's, also when this call only resumed it
+    scores = score_table(run.fold_test(0), test)
     return {
         "model": model, "step": step, "epochs": int(result["epochs_run"]), "best_epoch": int(result["best_epoch"]),
         "val_map3": float(result["val_map3"]), "test_map3_whole": float(scores["map3_whole"].iloc[0]),
-        "seconds": float(result.get("seconds", seconds)),
+        "seconds": float(result["seconds"]),
         "curve": {"epoch": history["epoch"].tolist(), "val_map3": history["val_map3"].tolist(),
                   "train_loss": history["train_loss"].tolist()},
         "settings": {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in overrides.items()},
@@ -97,12 +94,14 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def curves_figure(rows: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from audiotag.book.plots import figure_png
+    from audiotag.fileio import write_bytes
 
     models = list(dict.fromkeys(r["model"] for r in rows))
-    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.4), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(models), 3.4))
+    axes = fig.subplots(1, len(models), squeeze=False)
     for ax, model in zip(axes[0], models):
         for r in (r for r in rows if r["model"] == model):
             ax.plot(r["curve"]["epoch"], r["curve"]["val_map3"], marker=".", label=r["what"])
@@ -113,16 +112,14 @@ def curves_figure(rows: list[dict], path: Path) -> None:
         ax.legend(fontsize=6.5, loc="lower right")
     axes[0][0].set_ylabel("validation MAP@3 (fold 0)")
     fig.tight_layout()
-    tmp = path.with_suffix(".part.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
-    plt.close(fig)
+    write_bytes(path, figure_png(fig, dpi=110))
 
 
 def main(argv=None) -> int:
     from audiotag.fileio import write_json, write_text
     from audiotag.training.devices import machine_info, precision_name, resolve_device, resolve_precision
     from audiotag.book.results import git_commit
+    from audiotag.data.datasets import load_dataset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="data/synth", help="the dataset (default: the synthetic corpus of make book)")
@@ -134,10 +131,11 @@ def main(argv=None) -> int:
     data, runs, out = Path(args.data), Path(args.runs), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    test = load_dataset(data).test
     rows = []
     for model in args.models.split(","):
         for step, what, overrides in STEPS[model]:
-            row = run_step(model, step, overrides, data, runs, args.seed)
+            row = run_step(model, step, overrides, data, test, runs, args.seed)
             row["what"] = what
             rows.append(row)
             print(f"{model:12} {what:66} epochs {row['epochs']:>2}  val MAP@3 {row['val_map3']:.3f}  "

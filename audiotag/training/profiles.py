@@ -6,11 +6,11 @@
 ``cpu``
     The book's default on the embedded synthetic dataset, sized so the whole book builds in about 20 minutes on a
     2-core laptop while the networks still learn visibly: the same architectures, with shorter crops, a lower rate
-    for the raw-waveform net (16 kHz), smaller images (3 x 96 x 96), 3 folds, and a recipe made for ten epochs
-    (a one-cycle learning rate per batch instead of the plateau rule, batches of 16, lighter augmentation for the
-    2D net, validation only in the last epochs).
+    for the raw-waveform net (16 kHz), smaller images (3 x 96 x 96), 3 folds, and a recipe made for short budgets
+    (a one-cycle learning rate per batch over 16 / 20 epochs instead of the plateau rule, batches of 16, lighter
+    augmentation for the 2D net, validation only in the last epochs; the baseline on single patches).
 ``smoke``
-    Seconds per run, for CI: a few clips per class, 2 folds, 1-2 epochs, the smallest inputs the nets accept.
+    Seconds per run, for CI: a few clips per class, 2 folds, 8 short epochs, the smallest inputs the nets accept.
 
 ``make_config(model, feature, profile, **overrides)`` builds a :class:`~audiotag.training.config.TrainConfig`; any field can be
 overridden, nested ones with a dotted key (``features.n_mels=64``, ``augment.mixup_alpha=0.4``). Changing
@@ -233,6 +233,7 @@ def describe_profiles() -> "pandas.DataFrame":  # noqa: F821
                          "crop s": round(c.crop_seconds, 2), "input": size, "batch": c.batch_size,
                          "folds": c.n_folds, "max epochs": c.max_epochs, "lr": c.lr, "lr schedule": c.lr_schedule,
                          "lr patience": c.lr_patience if c.lr_schedule == "plateau" else None,
-                         "early stop": c.early_stop_patience if c.early_stop_patience < c.max_epochs else None, "mixup alpha": c.augment.mixup_alpha,
+                         "early stop": c.early_stop_patience if c.early_stop_patience < c.max_epochs else None,
+                         "mixup alpha": c.augment.mixup_alpha,
                          "erase p": c.augment.erase_prob})
     return pd.DataFrame(rows)
