@@ -38,6 +38,16 @@ def test_mfcc_statistics_summarise_a_clip_in_a_fixed_vector():
     assert mfcc_statistics(tone, SAMPLE_RATE, n_mfcc=40).shape == (160,)
 
 
+def test_mfcc_statistics_are_librosas_mfccs_and_deltas():
+    import librosa
+
+    wave = np.random.default_rng(1).normal(0, 0.1, SAMPLE_RATE // 2).astype(np.float32)
+    coefs = librosa.feature.mfcc(y=wave, sr=SAMPLE_RATE, n_mfcc=20, n_fft=2048, hop_length=512, n_mels=64)
+    delta = librosa.feature.delta(coefs, width=9)
+    expected = np.concatenate([coefs.mean(1), coefs.std(1), delta.mean(1), delta.std(1)])
+    np.testing.assert_allclose(mfcc_statistics(wave, SAMPLE_RATE), expected, rtol=1e-4, atol=1e-3)
+
+
 def test_baseline_is_well_above_chance_and_well_below_perfect(corpus):
     result = classic_baseline(corpus, workers=2)
     assert result["n_test"] == len(result["targets"]) and result["n_train"] > 300

@@ -12,8 +12,9 @@ accuracy and MAP@3 on the scored test clips, overall and per leaderboard (``Publ
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -45,22 +46,37 @@ def mfcc_statistics(wave: np.ndarray, sample_rate: int, n_mfcc: int = 20, n_fft:
                     hop_length: int = 512, n_mels: int = 64, delta_width: int = 9) -> np.ndarray:
     """One vector per clip: [mean(MFCC), std(MFCC), mean(delta), std(delta)], length ``4 * n_mfcc``.
 
-    MFCCs are librosa's (log-mel power, DCT-II). A clip shorter than one FFT window is zero-padded to it;
-    the delta window shrinks for clips with very few frames (fewer than 3 frames: zero deltas). A silent
-    clip gives a finite vector.
+    MFCCs are librosa's (``librosa.feature.mfcc``: Hann-windowed power STFT, log-mel in dB, orthonormal DCT-II),
+    computed with the book's ``torch.stft`` features (:func:`audiotag.features.spectral.mfcc`, equal to librosa's
+    within float32 rounding, about 3x faster); the deltas are ``librosa.feature.delta``. A clip shorter than one
+    FFT window is zero-padded to it; the delta window shrinks for clips with very few frames (fewer than 3
+    frames: zero deltas). A silent clip gives a finite vector.
     """
     import librosa
+    import torch
+
+    from audiotag.features.spectral import mfcc
 
     wave = np.asarray(wave, dtype=np.float32)
     if wave.size < n_fft:
         wave = np.pad(wave, (0, n_fft - wave.size))
-    mfcc = librosa.feature.mfcc(y=wave, sr=sample_rate, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length,
-                                n_mels=n_mels)
-    frames = mfcc.shape[1]
+    mel_fb, dct = _mfcc_matrices(sample_rate, n_fft, n_mels, n_mfcc)
+    with torch.no_grad():
+        coefs = mfcc(torch.from_numpy(wave), sample_rate, n_mfcc, n_fft, hop_length, window="hann", mel_fb=mel_fb,
+                     dct=dct).numpy()
+    frames = coefs.shape[1]
     width = min(delta_width, frames if frames % 2 else frames - 1)
-    delta = librosa.feature.delta(mfcc, width=width) if width >= 3 else np.zeros_like(mfcc)
-    stats = [mfcc.mean(axis=1), mfcc.std(axis=1), delta.mean(axis=1), delta.std(axis=1)]
+    delta = librosa.feature.delta(coefs, width=width) if width >= 3 else np.zeros_like(coefs)
+    stats = [coefs.mean(axis=1), coefs.std(axis=1), delta.mean(axis=1), delta.std(axis=1)]
     return np.concatenate(stats).astype(np.float64)
+
+
+@lru_cache(maxsize=8)
+def _mfcc_matrices(sample_rate: int, n_fft: int, n_mels: int, n_mfcc: int):
+    """The mel filterbank and DCT of :func:`mfcc_statistics`, built once per setting."""
+    from audiotag.features.spectral import dct_matrix, mel_filterbank
+
+    return mel_filterbank(sample_rate, n_fft, n_mels), dct_matrix(n_mfcc, n_mels)
 
 
 def _features_of(job: tuple[str, ClassicConfig]) -> np.ndarray:
@@ -76,8 +92,8 @@ def clip_features(paths: list[str], config: ClassicConfig | None = None, workers
 
     config = config or ClassicConfig()
     jobs = [(str(p), config) for p in paths]
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+    if workers > 1:     # threads: the STFT, the matrix products and the file decoding release the GIL
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             rows = list(tqdm(pool.map(_features_of, jobs, chunksize=8), total=len(jobs), desc=desc,
                              disable=not progress))
     else:

@@ -23,6 +23,9 @@ Precision
 ``auto`` picks bf16 autocast where it is fast: on CUDA cards that support it, and on CPUs with native bf16
 instructions (AVX512-BF16 or AMX: AMD Zen 4 and later, Intel Cooper Lake / Sapphire Rapids and later), where it is
 about 2x faster than fp32. Elsewhere bf16 is emulated and 2-3.6x *slower* than fp32, so ``auto`` picks fp32.
+The environment variable ``AUDIOTAG_PRECISION`` (``fp32``, ``bf16``, ``fp16``) overrides what ``auto`` picks in
+every process that inherits it: ``AUDIOTAG_PRECISION=fp32 make book`` builds the book as a CPU without native bf16
+would, on one that has it.
 """
 from __future__ import annotations
 
@@ -36,6 +39,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+#: Overrides the choice of ``precision="auto"`` (see the module docstring).
+PRECISION_ENV = "AUDIOTAG_PRECISION"
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 #: MKL's conditional numerical reproducibility: the CPU's own kernels, in a fixed order (see the module docstring).
 MKL_REPRODUCIBLE = "AUTO,STRICT"
@@ -111,17 +118,23 @@ def cpu_has_native_bf16() -> bool:
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` (``auto``, ``bf16``, ``fp16``, ``fp32``) on ``device``; None = fp32.
 
-    ``auto``: bf16 on CUDA cards that support it (else fp16); on the CPU bf16 only with native bf16 instructions
-    (:func:`cpu_has_native_bf16`), fp32 otherwise; fp32 on any other device.
+    ``auto``: what ``$AUDIOTAG_PRECISION`` says, if set; else bf16 on CUDA cards that support it (else fp16); on
+    the CPU bf16 only with native bf16 instructions (:func:`cpu_has_native_bf16`), fp32 otherwise; fp32 on any other
+    device.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        precision = os.environ.get(PRECISION_ENV, "").strip().lower() or "auto"
+        if precision not in PRECISIONS:
+            raise ValueError(f"{PRECISION_ENV}={os.environ[PRECISION_ENV]!r} is not a precision; "
+                             f"use {', '.join(PRECISIONS)} (or unset it)")
     if precision == "fp32":
         return None
     if precision == "bf16":
         return torch.bfloat16
     if precision == "fp16":
         return torch.float16
-    if precision != "auto":
-        raise ValueError(f"unknown precision {precision!r}; use auto, bf16, fp16 or fp32")
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu" and cpu_has_native_bf16():
