@@ -148,6 +148,32 @@ def test_onecycle_training_skips_early_validation_and_keeps_the_best(tone_corpus
         make_config("conv1d", None, "smoke", lr_schedule="steps")
 
 
+def test_the_last_epochs_validation_is_the_folds_out_of_fold_prediction(tone_corpus, tmp_path):
+    """Validated with every window, the last epoch's scores are the fold's; when it is the best epoch its
+    predictions are reused as the out-of-fold ones, equal to scoring the saved checkpoint again."""
+    from audiotag.data.datasets import load_dataset
+    from audiotag.training.pipeline import InputPipeline
+    from audiotag.training.trainer import _Engine
+    from audiotag.training.validation import predict_bank
+
+    config = make_config("conv1d", None, "smoke", quiet=True, folds=[0], max_epochs=2, val_from_epoch=2,
+                         val_max_crops=1, precision="fp32", inference=dict(max_crops=3))
+    run = train(config, tone_corpus, tmp_path / "r")
+    result, last = run.fold_results().iloc[0], run.history(0).iloc[-1]
+    assert result["best_epoch"] == 2
+    assert result["val_map3"] == pytest.approx(last["val_map3"]) and result["val_acc"] == pytest.approx(
+        last["val_acc"])
+    oof = run.fold_oof(0)
+    dataset = load_dataset(tone_corpus)
+    engine = _Engine(config, tuple(dataset.classes))
+    index = {f: i for i, f in enumerate(dataset.train["fname"])}
+    bank = engine.load_bank(dataset.train["path"].tolist(), "training clips")
+    model = load_checkpoint(run.checkpoint_path(0)).build_model("cpu")
+    again = predict_bank(model, bank, InputPipeline(config.features, torch.device("cpu")), config.inference,
+                         [index[f] for f in oof.fnames], batch_size=config.eval_batch_size)
+    np.testing.assert_allclose(oof.probs, again, rtol=1e-5, atol=1e-6)
+
+
 def test_study_protocol_follows_the_paper_under_paper_and_says_what_ran():
     from audiotag.training.profiles import describe_protocol, study_settings
 

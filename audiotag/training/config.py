@@ -69,7 +69,8 @@ class TrainConfig:
     lr_div: float = 25.0               # onecycle / cosine: the rate starts at lr / lr_div ...
     lr_final_div: float = 1e4          # ... and ends at lr / lr_final_div
     val_from_epoch: int = 1            # validate from this epoch on (earlier epochs only train)
-    val_max_crops: int | None = None   # windows per clip when validating during training (None: inference's)
+    val_max_crops: int | None = None   # windows per clip when validating before the last epoch (None: inference's;
+                                       # the last epoch is scored as the out-of-fold predictions are)
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"

@@ -245,22 +245,27 @@ class _Engine:
         self._where = f"{run.name} fold {k + 1}/{cfg.n_folds}"
         epochs = _progress(total=cfg.max_epochs, initial=schedule.epoch, desc=f"{run.name} fold {k}", unit="epoch",
                            quiet=cfg.quiet)
+        final = None     # (model, out-of-fold predictions) when the last epoch is the best one
         while schedule.epoch < cfg.max_epochs and not schedule.stopped:
             t0 = time.perf_counter()
             lr = lr_at(schedule.epoch * n_batches)
             train_loss, train_acc = self._train_epoch(train_model, opt, augment, bank, train_idx, targets, gen,
                                                       order_gen, schedule.epoch, lr_at)
             val_loss = val_acc = val_map = math.nan
+            last = schedule.epoch + 1 == cfg.max_epochs
             if schedule.epoch + 1 < min(cfg.val_from_epoch, cfg.max_epochs):     # train only, validate later
                 schedule.skip()
             else:
-                probs = predict_bank(model, bank, self.pipeline, val_inference, val_idx,
+                # The last epoch is validated with every window, as the fold's out-of-fold predictions will be:
+                # if it is the best epoch, these predictions are those, and the fold needs no second pass.
+                probs = predict_bank(model, bank, self.pipeline, cfg.inference if last else val_inference, val_idx,
                                      batch_size=cfg.eval_batch_size, amp_dtype=self.amp_dtype,
                                      channels_last=self.channels_last)
                 val_loss = float(-np.log(np.clip(probs[np.arange(len(val_idx)), val_targets], 1e-12, 1)).mean())
                 val_acc, val_map = accuracy(probs, val_targets), map3(probs, val_targets)
                 if schedule.step(val_acc).improved:
                     self._save_best(run, k, model, schedule.epoch, val_acc, val_map)
+                    final = (model, probs) if last else None
             history.append({"epoch": schedule.epoch, "train_loss": train_loss, "train_acc": train_acc,
                             "val_loss": val_loss, "val_acc": val_acc, "val_map3": val_map, "lr": lr,
                             "seconds": time.perf_counter() - t0})
@@ -271,7 +276,7 @@ class _Engine:
             status.report(f"{self._where}: epoch {schedule.epoch}/{cfg.max_epochs} done, loss {train_loss:.3f}, "
                           f"val MAP@3 {val_map:.3f} (best acc {schedule.best:.3f})", force=True)
         epochs.close()
-        self._finish_fold(run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history)
+        self._finish_fold(run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history, final)
 
     def n_batches(self, n_train: int) -> int:
         """Batches per epoch: full batches only (the last partial one is dropped), at least one."""
@@ -321,14 +326,20 @@ class _Engine:
                         info={"run": run.name, "fold": k, "epoch": epoch, "val_acc": val_acc, "val_map3": val_map,
                               "crop_seconds": self.cfg.crop_seconds})
 
-    def _finish_fold(self, run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history):
+    def _finish_fold(self, run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history, final=None):
+        """Out-of-fold and test predictions of the fold's best checkpoint, and its result file. ``final``:
+        (model, out-of-fold predictions) of the last epoch when it is the best one (its weights are the
+        checkpoint's); otherwise the checkpoint is loaded and the validation clips scored again."""
         from audiotag.training.checkpoint import load_checkpoint
 
-        model = load_checkpoint(run.checkpoint_path(k)).build_model(self.device)
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
         kw = dict(batch_size=self.cfg.eval_batch_size, amp_dtype=self.amp_dtype, channels_last=self.channels_last)
-        oof = predict_bank(model, bank, self.pipeline, self.cfg.inference, val_idx, **kw)
+        if final is not None:
+            model, oof = final
+        else:
+            model = load_checkpoint(run.checkpoint_path(k)).build_model(self.device)
+            if self.channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            oof = predict_bank(model, bank, self.pipeline, self.cfg.inference, val_idx, **kw)
         Predictions(train_df["fname"].to_numpy()[val_idx], oof, self.classes, f"{run.name}/fold_{k}").save(
             run.fold_oof_path(k))
         if test_bank is not None:
