@@ -25,7 +25,8 @@ def _results(tmp_path):
     save_test_scores(tmp_path / "runs", _scores(), {"classic": "classic", "baseline": "base", "conv1d": "1d",
                                                     "inception2d": "2d", "rank_ensemble": "rank"})
     return write_results(tmp_path / "build" / "results.json", profile="cpu", dataset="synthetic",
-                         run_root=tmp_path / "runs", wall_seconds=754.2, repo_root=tmp_path)
+                         run_root=tmp_path / "runs", wall_seconds=754.2, repo_root=tmp_path,
+                         stages={"corpus": 21.0, "03_conv1d": 300.4, "site": 12.0})
 
 
 def test_results_json_has_everything_the_readme_needs(tmp_path):
@@ -36,6 +37,8 @@ def test_results_json_has_everything_the_readme_needs(tmp_path):
     assert set(results["machine"]) >= {"cpu", "cores", "torch", "device", "precision"}
     assert results["test_map3"]["inception2d"] == {"public": 0.81, "private": 0.79, "whole": 0.8}
     text = report_markdown(results)
+    assert results["stage_seconds"]["03_conv1d"] == 300.4
+    assert "corpus 21 s, 03_conv1d 300 s, site 12 s" in text
     assert "12.6 minutes" in text and "| 2D-ConvNet (log-mel, mean of its folds) | 0.810 | 0.790 | 0.800 |" in text
     assert text.index("classic") < text.index("DCASE") < text.index("1D-ConvNet") < text.index("rank-averaged")
 

@@ -177,8 +177,9 @@ def tidy_parameters(path: str | os.PathLike, root: str | os.PathLike = REPO_ROOT
 
 def execute_notebooks(settings: BookSettings, root: str | os.PathLike = REPO_ROOT,
                       names: tuple[str, ...] | list[str] | None = None, log_output: bool = False,
-                      monitor_interval: float | None = 5.0) -> list[Path]:
+                      monitor_interval: float | None = 5.0, seconds: dict | None = None) -> list[Path]:
     """Execute the notebooks (all, or ``names``) into ``root/build/executed/``; returns the executed files.
+    ``seconds``, if given, receives each notebook's wall time under its name.
 
     Stops at the first failing notebook with a :class:`BookError` naming it (the executed copy, with the error in
     its cell, is left for inspection). Every ``monitor_interval`` seconds the running cell and the training status
@@ -218,7 +219,10 @@ def execute_notebooks(settings: BookSettings, root: str | os.PathLike = REPO_ROO
             strip_widget_state(target)
             tidy_parameters(target)
             status_file.unlink(missing_ok=True)
-            print(f"  done in {time.perf_counter() - start:.0f} s -> {target}", flush=True)
+            took = time.perf_counter() - start
+            print(f"  done in {took:.0f} s -> {target}", flush=True)
+            if seconds is not None:
+                seconds[name] = round(took, 1)
             done.append(target)
     finally:
         for key, value in (("PYTHONPATH", saved), (status.ENV, saved_status)):
@@ -288,16 +292,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     settings = BookSettings(args.profile, args.data, args.runs, args.seed)
     start = time.perf_counter()
+    stages: dict[str, float] = {}      # seconds of each stage, for build/results.json
     try:
         if args.synth:
             from audiotag.data.synth import generate_corpus
 
             generate_corpus(resolve_dir(args.data))
+            stages["corpus"] = round(time.perf_counter() - start, 1)
         if not args.no_execute:
             names = args.only.split(",") if args.only else None
-            execute_notebooks(settings, REPO_ROOT, names, log_output=args.log_output)
+            execute_notebooks(settings, REPO_ROOT, names, log_output=args.log_output, seconds=stages)
         if not args.no_build:
+            site_start = time.perf_counter()
             site = build_site(REPO_ROOT)
+            stages["site"] = round(time.perf_counter() - site_start, 1)
             print(f"\nThe book is at {site / 'index.html'}  (built in {time.perf_counter() - start:.0f} s)\n"
                   f"Serve it with: python -m http.server -d {site} 8000   and open http://127.0.0.1:8000/")
         if not args.no_execute and not args.only:
@@ -305,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
 
             results = write_results(resolve_dir(args.results), profile=args.profile,
                                     dataset=dataset_label(resolve_dir(args.data)), run_root=settings.run_root,
-                                    wall_seconds=time.perf_counter() - start, repo_root=REPO_ROOT)
+                                    wall_seconds=time.perf_counter() - start, repo_root=REPO_ROOT,
+                                    stages=stages)
             print(f"\n{report_markdown(results)}\nwritten to {args.results}; "
                   f"`audiotag report {args.results} --readme README.md` puts it in the README")
     except BookError as exc:

@@ -62,8 +62,9 @@ def git_commit(root: str | os.PathLike) -> str | None:
 
 
 def write_results(path: str | os.PathLike, *, profile: str, dataset: str, run_root: str | os.PathLike,
-                  wall_seconds: float, repo_root: str | os.PathLike) -> dict:
-    """Write ``build/results.json``: profile, dataset, wall time, machine, commit and the test scores."""
+                  wall_seconds: float, repo_root: str | os.PathLike, stages: dict | None = None) -> dict:
+    """Write ``build/results.json``: profile, dataset, wall time (and ``stages``: seconds of the corpus, each
+    notebook and the site), machine, commit and the test scores."""
     import torch
 
     from audiotag.training.devices import machine_info, precision_name, resolve_device, resolve_precision
@@ -75,6 +76,7 @@ def write_results(path: str | os.PathLike, *, profile: str, dataset: str, run_ro
         "dataset": dataset,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_seconds": round(float(wall_seconds), 1),
+        "stage_seconds": dict(stages or {}),
         "machine": machine_info(device, precision_name(resolve_precision("auto", device))),
         "commit": git_commit(repo_root),
         "test_map3": read_json(scores_path) if scores_path.exists() else {},
@@ -102,6 +104,10 @@ def report_markdown(results: dict) -> str:
             f"`{results.get('commit') or 'unknown'}`: **{minutes:.1f} minutes** end to end on {m['cpu']} "
             f"({m['cores']} cores, torch {m['torch']}, device {m.get('device', 'cpu')}, precision "
             f"{m.get('precision', '?')}).")
+    stages = results.get("stage_seconds") or {}
+    if stages:
+        head += (" Where the time went: " + ", ".join(f"{name} {sec:.0f} s" for name, sec in stages.items())
+                 + " (the virtualenv's setup before it not included).")
     table = results_table(results)
     lines = ["| " + table.index.name + " | public | private | whole |", "|:--|--:|--:|--:|"]
     lines += [f"| {name} | {r.public:.3f} | {r.private:.3f} | {r.whole:.3f} |" for name, r in table.iterrows()]
