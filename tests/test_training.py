@@ -131,6 +131,17 @@ def test_rerunning_a_finished_run_skips_its_folds(tone_corpus, tmp_path):
     assert run.fold_oof_path(0).stat().st_mtime_ns == stamp
 
 
+def test_a_study_run_can_skip_the_test_set(tone_corpus, tmp_path):
+    from audiotag.data.datasets import load_dataset
+    from audiotag.evaluation.scores import study_row
+
+    run = train(make_config("conv1d", None, "smoke", quiet=True, folds=[0]), tone_corpus, tmp_path / "r",
+                predict_test=False)
+    assert run.fold_oof_path(0).exists() and not run.fold_test_path(0).exists()
+    row = study_row(run, load_dataset(tone_corpus).test)
+    assert row["folds"] == 1 and "whole MAP@3" not in row
+
+
 def test_changed_config_in_existing_run_is_refused(tone_corpus, tmp_path):
     train(make_config("conv1d", None, "smoke", quiet=True, folds=[0]), tone_corpus, tmp_path / "r")
     with pytest.raises(RunError, match="different configuration.*crop_seconds"):

@@ -146,7 +146,8 @@ def score_table(preds: Mapping[str, Predictions] | Predictions, test: pd.DataFra
 def study_row(run, test: pd.DataFrame | None = None) -> dict:
     """One row of a study table (Tables 3 and 4) from a run of one or more folds: the mean validation accuracy and
     MAP@3 over its folds with their standard deviation (the fold-to-fold spread), the mean stopping epoch, and, with
-    test labels, the public and whole MAP@3 of the mean of its folds' test predictions."""
+    test labels (and test predictions in every fold), the public and whole MAP@3 of the mean of its folds' test
+    predictions."""
     from audiotag.evaluation.ensembles import mean_predictions
 
     results = run.fold_results()
@@ -156,8 +157,8 @@ def study_row(run, test: pd.DataFrame | None = None) -> dict:
            "val MAP@3": float(results["val_map3"].mean()), "val MAP@3 sd": float(results["val_map3"].std(ddof=1))
            if len(results) > 1 else float("nan"),
            "stopping epoch": float(results["epochs_run"].mean())}
-    if test is not None and has_test_labels(test):
-        folds = run.completed_folds()
+    folds = run.completed_folds()
+    if test is not None and has_test_labels(test) and all(run.fold_test_path(k).exists() for k in folds):
         scores = score_table(mean_predictions([run.fold_test(k) for k in folds], run.name), test)
         row.update({"public MAP@3": float(scores["map3_public"].iloc[0]),
                     "whole MAP@3": float(scores["map3_whole"].iloc[0])})

@@ -52,10 +52,12 @@ class TrainingError(ValueError):
 # Entry point
 # --------------------------------------------------------------------------------------------------------------
 def train(config: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
-          dataset: TaggingDataset | None = None) -> RunDir:
+          dataset: TaggingDataset | None = None, predict_test: bool = True) -> RunDir:
     """Cross-validate ``config`` on the dataset at ``data_dir``, writing everything under ``run_dir``.
 
-    Re-running with the same config resumes; a different config in an existing run directory is refused.
+    Every fold writes its out-of-fold predictions, and, with ``predict_test`` (and a test set), its test
+    predictions (a study that only compares validation scores skips them). Re-running with the same config
+    resumes; a different config in an existing run directory is refused.
     """
     run = RunDir(run_dir)
     dataset = dataset or load_dataset(data_dir)
@@ -79,8 +81,8 @@ def train(config: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.Pa
         engine = _Engine(config, classes)
         engine.check_input_size()
         train_bank = engine.load_bank(train_df["path"].tolist(), "training clips")
-        test_df = dataset.test if dataset.test is not None else None
-        test_bank = engine.load_bank(test_df["path"].tolist(), "test clips") if test_df is not None and len(test_df) else None
+        test_df = dataset.test if predict_test and dataset.test is not None and len(dataset.test) else None
+        test_bank = engine.load_bank(test_df["path"].tolist(), "test clips") if test_df is not None else None
         targets = torch.tensor(train_df["label_index"].to_numpy(), dtype=torch.long)
         for k in todo:
             engine.train_fold(run, k, split["fold"].to_numpy(), train_df, targets, train_bank, test_df, test_bank)
