@@ -186,3 +186,13 @@ def test_study_protocol_follows_the_paper_under_paper_and_says_what_ran():
     assert describe_protocol(cpu) == "folds 0, 2 of 3-fold CV, 5 epochs, one-cycle lr"
     assert describe_protocol(make_config("conv1d", None, "smoke", **study_settings("smoke"))) == \
         "fold 0 of 2-fold CV, 1 epoch, one-cycle lr"
+
+
+def test_the_profiles_table_shows_what_each_preset_changes():
+    from audiotag.training.profiles import describe_profiles
+
+    table = describe_profiles().set_index(["profile", "model"])
+    base = table.loc[("cpu", "baseline")]
+    assert base["crop s"] == 0.27 and base["eval crop s"] == 0.6 and base["model settings"] == "init_std=0.03"
+    assert table.loc[("cpu", "inception2d"), "validated from epoch"] == 19
+    assert table.loc[("paper", "conv1d"), "early stop"] == 10 and table.loc[("paper", "conv1d"), "model settings"] is None

@@ -231,10 +231,13 @@ def describe_profiles() -> "pandas.DataFrame":  # noqa: F821
             size = "waveform" if f.kind == "waveform" else (f"{f.image_size}x{f.image_size}" if f.image_size
                                                             else "native")
             rows.append({"profile": profile, "model": model, "feature": f.kind, "rate": f.sample_rate,
-                         "crop s": round(c.crop_seconds, 2), "input": size, "batch": c.batch_size,
+                         "crop s": round(c.crop_seconds, 2), "eval crop s": round(c.inference.crop_seconds, 2),
+                         "input": size, "batch": c.batch_size,
                          "folds": c.n_folds, "max epochs": c.max_epochs, "lr": c.lr, "lr schedule": c.lr_schedule,
                          "lr patience": c.lr_patience if c.lr_schedule == "plateau" else None,
                          "early stop": c.early_stop_patience if c.early_stop_patience < c.max_epochs else None,
+                         "validated from epoch": c.val_from_epoch if c.val_from_epoch > 1 else None,
                          "mixup alpha": c.augment.mixup_alpha,
-                         "erase p": c.augment.erase_prob})
+                         "erase p": c.augment.erase_prob,
+                         "model settings": ", ".join(f"{k}={v}" for k, v in c.model_kwargs.items()) or None})
     return pd.DataFrame(rows)
