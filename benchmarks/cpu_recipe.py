@@ -48,7 +48,8 @@ STEPS = {
     ],
     "baseline": [
         ("first", "the released init (std 1e-3), plateau rule, 0.6 s crops, 10 epochs", FIRST_RECIPE["baseline"]),
-        ("init", "+ init std 0.03, one-cycle lr (peak 3e-3)", dict(crop_seconds=0.6, max_epochs=10)),
+        ("init", "+ init std 0.03, one-cycle lr (peak 3e-3)", dict(crop_seconds=0.6, max_epochs=10,
+                                                                  early_stop_patience=10)),
         ("patches", "+ one 0.25 s patch per example, 30 epochs", dict(max_epochs=30, early_stop_patience=30)),
         ("cpu", "+ 20 epochs: the cpu profile", {}),
     ],
