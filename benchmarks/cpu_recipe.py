@@ -149,9 +149,10 @@ def main(argv=None) -> int:
               "machine": info, "data": str(data), "seed": args.seed,
               "wall_seconds": time.perf_counter() - started, "rows": rows}
     write_json(out / "cpu_recipe.json", report)
-    header = (f"Fold 0 of the synthetic corpus (seed {args.seed}), validated every epoch; measured "
+    header = (f"Fold 0 of the synthetic corpus (seed {args.seed}), validated every epoch; written "
               f"{report['date']} at commit {report['commit']} on {info['cpu']} ({info['cores']} cores, torch "
-              f"{info['torch']}, {info['precision']}) by `benchmarks/cpu_recipe.py`.\n\n")
+              f"{info['torch']}, {info['precision']}) by `benchmarks/cpu_recipe.py` (a step trained by an earlier "
+              f"run of it is read back, with the seconds it took then).\n\n")
     write_text(out / "cpu_recipe.md", header + markdown_table(rows))
     curves_figure(rows, out / "cpu_recipe.png")
     print(f"wrote {out / 'cpu_recipe.json'}, .md and .png")
