@@ -47,8 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("args", nargs=argparse.REMAINDER, help="passed on: --profile P --data DIR --runs DIR [--only ...]")
 
     rp = sub.add_parser("report", help="print the results of a book build (build/results.json) as Markdown")
-    rp.add_argument("results", nargs="?", default="build/results.json")
+    rp.add_argument("results", nargs="*", default=["build/results.json"],
+                    help="results files of one or more builds (default build/results.json)")
     rp.add_argument("--readme", default=None, help="also rewrite this README's results section")
+    rp.add_argument("--out", default=None, help="also write the report to this Markdown file (the book includes one)")
 
     sm = sub.add_parser("summary", help="print a model's layers, output shapes and parameter counts")
     sm.add_argument("model", help="conv1d | inception2d | baseline")
@@ -89,12 +91,16 @@ def _dispatch(args) -> int:
 
         return int(book_main(args.args) or 0)
     if args.command == "report":
-        from audiotag.book.results import load_results, report_markdown, update_readme
+        from audiotag.book.results import load_results, report_builds, update_readme
 
-        results = load_results(args.results)
-        print(report_markdown(results), end="")
+        builds = [load_results(path) for path in args.results]
+        print(report_builds(builds), end="")
+        if args.out:
+            from audiotag.fileio import write_text
+
+            write_text(args.out, report_builds(builds))
         if args.readme:
-            update_readme(args.readme, results)
+            update_readme(args.readme, builds)
             print(f"updated {args.readme}")
         return 0
     if args.command == "ensemble":

@@ -3,7 +3,8 @@
 Chapter 5 saves the whole / public / private test MAP@3 of every system it compares (:func:`save_test_scores`,
 into the run directory); the build adds the profile, the dataset, its own wall time, the machine and the commit
 (:func:`write_results`). ``audiotag report build/results.json`` prints the table, and with ``--readme README.md``
-rewrites the README's results section between its two markers, so no number there is typed by hand.
+rewrites the README's results section between its two markers, so no number there is typed by hand. Given several
+results files (the same commit built with and without bf16, say) it reports each, in order.
 """
 from __future__ import annotations
 
@@ -111,17 +112,40 @@ def report_markdown(results: dict) -> str:
     table = results_table(results)
     lines = ["| " + table.index.name + " | public | private | whole |", "|:--|--:|--:|--:|"]
     lines += [f"| {name} | {r.public:.3f} | {r.private:.3f} | {r.whole:.3f} |" for name, r in table.iterrows()]
-    return head + "\n\n" + "\n".join(lines) + "\n"
+    gaps = floor_gaps(results)
+    return head + "\n\n" + "\n".join(lines) + "\n" + (f"\n{gaps}\n" if gaps else "")
 
 
-def update_readme(readme: str | os.PathLike, results: dict) -> None:
-    """Replace the README's results section (between :data:`README_START` and :data:`README_END`), and its profiles
-    table where it has one (between :data:`PROFILES_START` and :data:`PROFILES_END`)."""
+def floor_gaps(results: dict) -> str:
+    """One sentence: how far each system lies above the classic floor (whole test MAP@3), and the rank ensemble
+    above the best single network; empty without a classic row."""
+    whole = {k: v["whole"] for k, v in results["test_map3"].items()}
+    if "classic" not in whole:
+        return ""
+    names = {"baseline": "baseline", "conv1d": "1D", "inception2d": "2D", "rank_ensemble": "rank ensemble"}
+    parts = [f"{label} {whole[k] - whole['classic']:+.3f}" for k, label in names.items() if k in whole]
+    text = "Above the classic floor (whole test MAP@3): " + ", ".join(parts)
+    singles = [whole[k] for k in ("conv1d", "inception2d") if k in whole]
+    if "rank_ensemble" in whole and singles:
+        text += f"; the rank ensemble above the best single network: {whole['rank_ensemble'] - max(singles):+.3f}"
+    return text + "."
+
+
+def report_builds(builds: list[dict]) -> str:
+    """Several builds (e.g. the same commit with ``AUDIOTAG_PRECISION=fp32``), one report each, in order."""
+    return "\n".join(report_markdown(r) for r in builds)
+
+
+def update_readme(readme: str | os.PathLike, results: dict | list[dict]) -> None:
+    """Replace the README's results section (between :data:`README_START` and :data:`README_END`) with the report
+    of ``results`` (one build, or several in order), and its profiles table where it has one (between
+    :data:`PROFILES_START` and :data:`PROFILES_END`)."""
     readme = Path(readme)
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         raise ResultsError(f"{readme}: no results markers ({README_START!r} ... {README_END!r}) to replace between")
-    text = _replace_between(text, README_START, README_END, report_markdown(results))
+    builds = [results] if isinstance(results, dict) else list(results)
+    text = _replace_between(text, README_START, README_END, report_builds(builds))
     if PROFILES_START in text and PROFILES_END in text:
         from audiotag.training.profiles import describe_profiles
 
