@@ -67,7 +67,8 @@ def test_report_command_rewrites_only_the_readme_section(tmp_path, capsys):
 
 def test_report_of_several_builds_reports_each_with_its_gaps_above_the_floor(tmp_path, capsys):
     results = _results(tmp_path)
-    fp32 = dict(results, machine=dict(results["machine"], precision="fp32"), wall_seconds=1500.0)
+    fp32 = dict(results, machine=dict(results["machine"], precision="fp32", native_bf16=True, device="cpu"),
+                wall_seconds=1500.0)
     (tmp_path / "fp32.json").write_text(json.dumps(fp32))
     readme = tmp_path / "README.md"
     readme.write_text(f"{README_START}\n{README_END}\n")
@@ -76,7 +77,7 @@ def test_report_of_several_builds_reports_each_with_its_gaps_above_the_floor(tmp
     text = readme.read_text()
     assert (tmp_path / "builds.md").read_text() in text
     assert text.index("12.6 minutes") < text.index("25.0 minutes") and text.count("| 2D-ConvNet") == 2
-    assert "precision fp32" in text
+    assert "precision fp32, set by AUDIOTAG_PRECISION=fp32: as on a CPU without native bf16" in text
     assert ("Above the classic floor (whole test MAP@3): baseline +0.100, 1D +0.200, 2D +0.300, rank ensemble "
             "+0.350; the rank ensemble above the best single network: +0.050.") in text
 

@@ -104,7 +104,7 @@ def report_markdown(results: dict) -> str:
     head = (f"`make book` (profile `{results['profile']}`, dataset {results['dataset']}) on {results['date']}, commit "
             f"`{results.get('commit') or 'unknown'}`: **{minutes:.1f} minutes** end to end on {m['cpu']} "
             f"({m['cores']} cores, torch {m['torch']}, device {m.get('device', 'cpu')}, precision "
-            f"{m.get('precision', '?')}).")
+            f"{m.get('precision', '?')}{_forced_note(m)}).")
     stages = results.get("stage_seconds") or {}
     if stages:
         head += (" Where the time went: " + ", ".join(f"{name} {sec:.0f} s" for name, sec in stages.items())
@@ -114,6 +114,13 @@ def report_markdown(results: dict) -> str:
     lines += [f"| {name} | {r.public:.3f} | {r.private:.3f} | {r.whole:.3f} |" for name, r in table.iterrows()]
     gaps = floor_gaps(results)
     return head + "\n\n" + "\n".join(lines) + "\n" + (f"\n{gaps}\n" if gaps else "")
+
+
+def _forced_note(machine: dict) -> str:
+    """Why a build on a CPU with native bf16 trained in fp32: ``AUDIOTAG_PRECISION`` asked for it."""
+    if machine.get("native_bf16") and machine.get("precision") == "fp32" and machine.get("device", "cpu") == "cpu":
+        return ", set by AUDIOTAG_PRECISION=fp32: as on a CPU without native bf16"
+    return ""
 
 
 def floor_gaps(results: dict) -> str:
