@@ -94,11 +94,12 @@ def _dispatch(args) -> int:
         from audiotag.book.results import load_results, report_builds, update_readme
 
         builds = [load_results(path) for path in args.results]
-        print(report_builds(builds), end="")
+        report = report_builds(builds)
+        print(report, end="")
         if args.out:
             from audiotag.fileio import write_text
 
-            write_text(args.out, report_builds(builds))
+            write_text(args.out, report)
         if args.readme:
             update_readme(args.readme, builds)
             print(f"updated {args.readme}")
