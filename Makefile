@@ -10,9 +10,12 @@ PROFILE ?= cpu
 DATA    ?= data/synth
 RUNS    ?= runs/$(PROFILE)
 STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: setup test book synth clean-book chromium lab
-setup: $(STAMP)
+NODE_STAMP := node_modules/.installed
+
+.PHONY: setup test book synth clean-book chromium node lab
+setup: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,12 +24,22 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
+# The JavaScript the site ships (MathJax), from the npm registry as pinned by package-lock.json: no CDN at run time.
+# Node and npm come from Debian's packages when missing.
+$(NODE_STAMP): package.json package-lock.json
+	@$(MAKE) --no-print-directory node
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node:
+	@command -v npm >/dev/null 2>&1 || \
+	  ( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm )
+
 test: setup chromium
 	$(PY) -m pytest -q tests
 
 # The browser of tests/test_book.py: Debian's chromium, installed once (skipped when present). If it cannot be
 # installed the browser test is skipped, with a warning here.
-SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 chromium:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  ( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium ) || \
@@ -36,7 +49,7 @@ synth: setup
 	$(VENV)/bin/audiotag data synth --dest data/synth
 
 # The book: generate the synthetic corpus (when DATA is the default), execute the notebooks with papermill under
-# PROFILE into build/executed/, render the site with jupyter-book build -W; prints where the site is and writes
+# PROFILE into chapters/, render the site with jupyter-book build -W; prints where the site is and writes
 # build/results.json (scores, wall time, machine, commit; `audiotag report` makes the README table from it).
 book: setup
 	$(PY) -m audiotag.book --profile $(PROFILE) --data $(DATA) --runs $(RUNS) $(if $(filter data/synth,$(DATA)),--synth)
@@ -52,4 +65,4 @@ lab: setup
 
 # Remove the executed notebooks and the site (the training runs in runs/ are kept: they are the expensive part).
 clean-book:
-	rm -rf build/executed _build
+	rm -rf chapters _build audiotag/book/static/vendor

@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     bk = sub.add_parser("book", help="execute the notebooks with papermill and build the HTML site (make book)")
     bk.add_argument("args", nargs=argparse.REMAINDER, help="passed on: --profile P --data DIR --runs DIR [--only ...]")
 
-    rp = sub.add_parser("report", help="print the results of a book build (build/results.json) as Markdown")
+    rp = sub.add_parser("report", help="print the results of a book build (build/results.json) as Markdown, with "
+                        "95%% bootstrap intervals and paired differences where the build saved them")
     rp.add_argument("results", nargs="*", default=["build/results.json"],
                     help="results files of one or more builds (default build/results.json)")
     rp.add_argument("--readme", default=None, help="also rewrite this README's results section")

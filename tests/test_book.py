@@ -15,7 +15,8 @@ import pytest
 from browser_support import browser, open_recorded_page, served_site  # noqa: F401  (fixtures)
 
 from audiotag.book.build import (EXECUTED, NOTEBOOK_DIR, NOTEBOOKS, REPO_ROOT, BookError, BookSettings, build_site,
-                                 dataset_label, execute_notebooks, stage_sources, strip_widget_state)
+                                 dataset_label, execute_notebooks, merge_parameters, stage_sources,
+                                 strip_widget_state, tidy_parameters)
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 #: Every page of the table of contents and the heading it must show.
@@ -43,6 +44,63 @@ def test_source_notebooks_are_stored_clean_with_parameters():
         assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
         params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
         assert len(params) == 1 and "profile = " in params[0].source and "data_dir = " in params[0].source
+
+
+def _markdown(name: str) -> str:
+    nb = nbformat.read(str(NOTEBOOK_DIR / f"{name}.ipynb"), as_version=4)
+    return "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+#: Chapters whose figures of sounds must have players beside them (chapter 3 and 4 show no sounds).
+CHAPTERS_WITH_SOUNDS = ("01_data", "02_features", "05_ensemble", "06_tag_your_audio")
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_chapter_has_the_shape_of_a_lesson(name):
+    """What you will learn, background maths, at least one note or tip box, a summary, and 3-5 exercises each with a
+    revealable solution (sphinx-exercise)."""
+    nb = nbformat.read(str(NOTEBOOK_DIR / f"{name}.ipynb"), as_version=4)
+    text = _markdown(name)
+    assert re.search(r"^:::+\{admonition\} What you will learn\s*$", nb.cells[0].source, re.M), \
+        f"{name}: the first cell has no 'What you will learn' box"
+    assert re.search(r"^\$\$", text, re.M), f"{name}: no displayed formula ($$ ... $$)"
+    assert re.search(r"^:::+\{(note|tip|warning|important)\}|^:::+\{admonition\}[^\n]*\n:class: (note|tip|warning)",
+                     text, re.M), f"{name}: no note or tip box"
+    assert re.search(r"^## Summary\s*$", text, re.M), f"{name}: no summary"
+    assert re.search(r"^## Exercises\s*$", text, re.M), f"{name}: no exercises"
+    exercises = re.findall(r"^:::+\{exercise\}[^\n]*\n:label: (\S+)", text, re.M)
+    solutions = re.findall(r"^:::+\{solution(?:-start)?\} (\S+)", text, re.M)
+    assert 3 <= len(exercises) <= 5, f"{name}: {len(exercises)} exercises"
+    assert sorted(exercises) == sorted(solutions), f"{name}: exercises {exercises} vs solutions {solutions}"
+    starts, ends = text.count("{solution-start}"), text.count("{solution-end}")
+    assert starts == ends, f"{name}: {starts} solution-start but {ends} solution-end"
+
+
+def test_exercise_labels_are_unique_across_the_book():
+    labels = [label for name in NOTEBOOKS
+              for label in re.findall(r"^:::+\{exercise\}[^\n]*\n:label: (\S+)", _markdown(name), re.M)]
+    assert len(labels) == len(set(labels)), sorted(lab for lab in labels if labels.count(lab) > 1)
+
+
+def test_one_parameters_cell_with_the_values_the_chapter_ran_with(tmp_path):
+    params = ('profile = "cpu"                 # paper | cpu | smoke\n'
+              'data_dir = "../data/synth"      # the corpus\n'
+              'seed = 0\n')
+    injected = '# Parameters\nprofile = "smoke"\ndata_dir = "%s/data/synth"\nextra = [1, 2]\n' % REPO_ROOT
+    merged = merge_parameters(params, injected)
+    assert merged.splitlines() == ['profile = "smoke"               # paper | cpu | smoke',
+                                   f'data_dir = "{REPO_ROOT}/data/synth"  # the corpus', "seed = 0",
+                                   "extra = [1, 2]"]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# T"),
+                nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(injected, metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, str(tmp_path / "x.ipynb"))
+    tidy_parameters(tmp_path / "x.ipynb", REPO_ROOT)
+    cells = nbformat.read(str(tmp_path / "x.ipynb"), as_version=4).cells
+    assert [c.metadata.get("tags", []) for c in cells] == [[], ["parameters"], []]
+    assert 'data_dir = "data/synth"' in cells[1].source and str(REPO_ROOT) not in cells[1].source
 
 
 def test_settings_give_absolute_paths_and_extras(tmp_path, monkeypatch):
@@ -100,6 +158,28 @@ def test_every_notebook_executed_without_error(book):
         assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
         assert "widgets" not in nb.metadata, f"{name}: widget state left in the executed notebook"
         assert nb.cells[1].metadata.get("tags") == ["parameters"]
+        assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])], \
+            f"{name}: papermill's injected cell left beside the parameters cell"
+
+
+def _outputs_html(root, name) -> str:
+    nb = nbformat.read(str(root / EXECUTED / f"{name}.ipynb"), as_version=4)
+    return "\n".join(str(o.get("data", {}).get("text/html", "")) + str(o.get("data", {}).get("text/plain", ""))
+                     + str(o.get("text", "")) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_chapters_let_the_reader_hear_and_read_their_tables(book):
+    """Players beside the sounds (at the clips' own rate, so not all at 16 kHz), and no table showing NaN."""
+    root, _ = book
+    for name in NOTEBOOKS:
+        shown = _outputs_html(root, name)
+        if name in CHAPTERS_WITH_SOUNDS:
+            assert shown.count("<audio") >= 2, f"{name}: no audio players"
+        tables = re.findall(r"<table.*?</table>", shown, re.S)
+        nan = [t[:300] for t in tables if re.search(r">\s*NaN\s*<", t)]
+        assert not nan, f"{name}: a table shows NaN: {nan[0]}"
+        assert not re.search(r"<th>[a-z]+_[a-z_]+</th>", shown), f"{name}: a snake_case table header"
 
 
 @pytest.mark.slow
@@ -128,8 +208,14 @@ REMOTE_ASSET = re.compile(r"<(?:script|img|link|iframe|audio|source)\b[^>]*\b(?:
 def test_site_has_every_page_and_no_remote_assets_or_local_paths(book):
     root, site = book
     machine_folder = str(root.parent)       # holds the corpus, the runs and the sources of the smoke book
+    assert not [p for p in PAGES if "build/" in p], "a chapter's address names the build folder"
     for page in PAGES:
         html = (site / page).read_text()
+        alts = re.findall(r"<img\b[^>]*\balt=\"([^\"]*)\"", html)
+        bad = [a for a in alts if not a.strip() or re.search(r"\.(png|jpe?g|svg)$|/", a)]
+        assert not bad, f"{page}: figures without a description (alt): {bad[:3]}"
+        if page.startswith(EXECUTED.as_posix()):
+            assert "vendor/mathjax/tex-chtml.js" in html, f"{page}: MathJax is not the site's own copy"
         remote = REMOTE_ASSET.findall(html)
         assert not remote, f"{page} loads remote assets: {remote[:3]}"
         assert machine_folder not in html, f"{page} shows a local path: ...{html[html.index(machine_folder) - 80:][:200]}"

@@ -43,6 +43,81 @@ def test_results_json_has_everything_the_readme_needs(tmp_path):
     assert text.index("classic") < text.index("DCASE") < text.index("1D-ConvNet") < text.index("rank-averaged")
 
 
+def _intervals(scores):
+    """A score_intervals-shaped table for :func:`_scores`: whole +- 0.04 over 327 clips."""
+    table = pd.DataFrame({"MAP@3": scores["map3_whole"], "low": scores["map3_whole"] - 0.04,
+                          "high": scores["map3_whole"] + 0.04, "clips": 327})
+    table.index.name = "system"
+    table.attrs.update(level=0.95, subset="whole")
+    return table
+
+
+def _differences():
+    """A difference_table-shaped table: two pairs of reported rows and one with an unreported system."""
+    return pd.DataFrame({"difference": [0.1, 0.05, 0.004], "low": [0.06, 0.02, -0.01], "high": [0.14, 0.08, 0.018],
+                         "real here?": ["yes: the interval excludes 0", "yes: the interval excludes 0",
+                                        "no: within the test set's noise"]},
+                        index=["2d − 1d", "rank − 2d", "rank − mean"])
+
+
+def test_scores_with_intervals_and_differences_reach_the_report(tmp_path):
+    scores = _scores()
+    rows = {"classic": "classic", "baseline": "base", "conv1d": "1d", "inception2d": "2d", "rank_ensemble": "rank"}
+    saved = json.loads(save_test_scores(tmp_path / "runs", scores, rows, _intervals(scores),
+                                        differences=_differences()).read_text())
+    assert saved["inception2d"] == pytest.approx({"public": 0.81, "private": 0.79, "whole": 0.8, "whole_low": 0.76,
+                                                  "whole_high": 0.84, "whole_clips": 327})
+    assert list(saved["differences"]) == ["2D - 1D", "rank ensemble - 2D", "rank ensemble - mean"]
+    assert saved["differences"]["2D - 1D"] == pytest.approx({"diff": 0.1, "low": 0.06, "high": 0.14})
+    results = write_results(tmp_path / "build" / "results.json", profile="cpu", dataset="synthetic",
+                            run_root=tmp_path / "runs", wall_seconds=754.2, repo_root=tmp_path)
+    assert "differences" not in results["test_map3"] and set(results["test_map3"]) == set(rows)
+    assert results["test_differences"] == saved["differences"]
+    text = report_markdown(results)
+    assert "| system (test MAP@3) | public | private | whole (95% interval) |" in text
+    assert "| 2D-ConvNet (log-mel, mean of its folds) | 0.810 | 0.790 | 0.800 (0.760–0.840) |" in text
+    assert "95% percentile-bootstrap interval" in text and "the 327 scored test clips" in text
+    assert "Above the classic floor (whole test MAP@3): baseline +0.100, 1D +0.200" in text   # gaps kept
+    assert "| 2D - 1D | +0.100 | +0.060 to +0.140 | yes: the interval excludes 0 |" in text
+    assert "| rank ensemble - mean | +0.004 | -0.010 to +0.018 | no: within the test set's noise |" in text
+    assert text.index("whole (95% interval)") < text.index("Above the classic floor") < text.index("| 2D - 1D |")
+
+
+def test_intervals_of_another_subset_or_level_or_missing_rows_are_refused(tmp_path):
+    scores = _scores()
+    rows = {"conv1d": "1d", "inception2d": "2d"}
+    public = _intervals(scores)
+    public.attrs["subset"] = "public"
+    with pytest.raises(ValueError, match="'public' test clips"):
+        save_test_scores(tmp_path, scores, rows, public)
+    ninety = _intervals(scores)
+    ninety.attrs["level"] = 0.9
+    with pytest.raises(ValueError, match="90% intervals"):
+        save_test_scores(tmp_path, scores, rows, ninety)
+    with pytest.raises(ValueError, match=r"no interval for row\(s\) \['2d'\]"):
+        save_test_scores(tmp_path, scores, rows, _intervals(scores).drop(index="2d"))
+
+
+def test_old_results_files_without_intervals_are_still_reported(tmp_path, capsys):
+    from pathlib import Path
+
+    measured = Path(__file__).resolve().parents[1] / "book" / "measured"
+    builds = [measured / "make_book_bf16.json", measured / "make_book_fp32.json"]
+    assert cli_main(["report", *map(str, builds)]) == 0               # the stored builds, whatever they hold
+    capsys.readouterr()
+    old = json.loads(builds[0].read_text())                           # as saved before intervals existed
+    old["test_map3"] = {k: {p: v[p] for p in ("public", "private", "whole")} for k, v in old["test_map3"].items()}
+    old.pop("test_differences", None)
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert cli_main(["report", str(tmp_path / "old.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| system (test MAP@3) | public | private | whole |" in out
+    assert "interval" not in out and "real here" not in out
+    whole = old["test_map3"]["inception2d"]
+    assert f"| 2D-ConvNet (log-mel, mean of its folds) | {whole['public']:.3f} | {whole['private']:.3f} | " \
+           f"{whole['whole']:.3f} |" in out
+
+
 def test_unknown_system_key_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown system key"):
         save_test_scores(tmp_path, _scores(), {"resnet": "2d"})

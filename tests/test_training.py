@@ -212,3 +212,36 @@ def test_learned_checks_can_fail_under_every_profile():
         for profile in PROFILES:
             assert learned_map3(model, profile) > chance + 0.01, (model, profile)
     assert set(LEARNED_MAP3) == set(MODEL_NAMES)
+
+
+def test_verified_only_trains_and_validates_the_verified_clips_only(tone_corpus, tmp_path):
+    from audiotag.data.datasets import load_dataset
+
+    train_table = load_dataset(tone_corpus).train
+    verified = set(train_table.loc[train_table["manually_verified"].astype(bool), "fname"])
+    assert 0 < len(verified) < len(train_table)                        # the tone corpus verifies every other clip
+    run = train(make_config("baseline", None, "smoke", quiet=True, max_epochs=1, folds=[0], verified_only=True),
+                tone_corpus, tmp_path / "r", predict_test=False)
+    split = run.split()
+    assert set(split["fname"]) == verified                             # the others are neither trained nor validated
+    assert set(run.fold_oof(0).fnames) == set(split.loc[split["fold"] == 0, "fname"])
+    assert run.fold_result(0)["n_train"] == (split["fold"] == 1).sum()
+    assert run.config()["verified_only"] is True
+
+
+def test_runs_saved_before_the_label_noise_settings_still_resume(tmp_path):
+    """An old run's config.json lacks label_noise*: it trained without flags, so the default settings resume it and
+    any other setting is refused."""
+    from audiotag.fileio import read_json, write_json
+    from audiotag.training.config import TrainConfig
+    from audiotag.training.trainer import _prepare_run_dir
+
+    config = make_config("baseline", None, "smoke", quiet=True)
+    run = RunDir(tmp_path / "old")
+    _prepare_run_dir(run, config, LABELS, tmp_path)
+    old = {k: v for k, v in read_json(run.config_path).items() if not k.startswith("label_noise")}
+    write_json(run.config_path, old)
+    _prepare_run_dir(run, config, LABELS, tmp_path)                     # no error: same run
+    with pytest.raises(RunError, match="differs in: label_noise_weight"):
+        _prepare_run_dir(run, config.replace(label_noise_weight=0.5), LABELS, tmp_path)
+    assert TrainConfig.from_dict(old) == config                           # and its config loads, with the defaults

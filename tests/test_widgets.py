@@ -8,7 +8,7 @@ import soundfile as sf
 
 from audiotag.features.spectral import n_frames
 from audiotag.training.prediction_sets import Predictions
-from audiotag.book.widgets import (PLAYER_RATE, STATIC_NOTE, AugmentationExplorer, FeatureExplorer,
+from audiotag.book.widgets import (KERNEL_NOTE, PLAYER_RATE, STATIC_NOTE, AugmentationExplorer, FeatureExplorer,
                                    PredictionExplorer, wav_bytes)
 
 RATE = 16000
@@ -133,7 +133,9 @@ def test_prediction_explorer_shows_top_tags_and_verdict(clips):
     assert ex.hit is False and "wrong" in ex.verdict.value
     assert ex.player.value == b""                   # no audio file known for it
     bars = ex.figure.axes[0].patches
-    assert [p.get_width() for p in bars] == pytest.approx([0.4, 0.3, 0.2])
+    # the top 3, then the true label below them: Bark, ranked 4th with 0.1
+    assert [p.get_width() for p in bars] == pytest.approx([0.4, 0.3, 0.2, 0.1])
+    assert "rank: 4" in ex.verdict.value
 
     ex.clip.value = "c.wav"
     assert ex.hit is None and ex.verdict.value == "true label unknown"
@@ -143,7 +145,9 @@ def test_explorers_display_as_widget_with_a_static_note(clips):
     ex = PredictionExplorer(_predictions())
     bundle = ex._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert bundle["text/html"] == STATIC_NOTE
+    # no in-page counterpart to point to: the note says it needs a kernel (chapter 2's explorers point nearby)
+    assert bundle["text/html"] == KERNEL_NOTE and "nearby" not in KERNEL_NOTE
+    assert FeatureExplorer(clips)._repr_mimebundle_()["text/html"] == STATIC_NOTE
 
 
 def test_bad_inputs_are_refused(clips):

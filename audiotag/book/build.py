@@ -3,8 +3,10 @@
 Executing the book is itself a test (the d2l.ai approach): the training notebooks assert that their runs learned
 something, so a notebook that fails stops the build. The notebooks in ``notebooks/`` are stored without outputs;
 :func:`execute_notebooks` runs each one with papermill, injecting its parameters (profile, dataset, runs
-directory, seed), and writes the executed copy to ``build/executed/`` (gitignored), which ``_toc.yml`` points
-at. Jupyter Book never executes anything itself (``execute_notebooks: "off"``): :func:`build_site` only renders.
+directory, seed), and writes the executed copy to ``chapters/`` (gitignored; the pages' addresses name the chapter:
+``chapters/01_data.html``), which ``_toc.yml`` points at. Jupyter Book never executes anything itself
+(``execute_notebooks: "off"``): :func:`build_site` only renders, with the JavaScript the site ships (MathJax, from
+npm: ``package.json`` and its lock file) copied in by :func:`vendor_assets`, so no page loads anything from a CDN.
 
 ::
 
@@ -36,8 +38,15 @@ NOTEBOOKS = ("01_data", "02_features", "03_conv1d", "04_inception2d", "05_ensemb
 #: The repository: the notebooks, the prose and the book's configuration.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-#: Where executed notebooks go, relative to a book root (``_toc.yml`` lists them there; gitignored).
-EXECUTED = Path("build") / "executed"
+#: Where executed notebooks go, relative to a book root (``_toc.yml`` lists them there; gitignored). The site's
+#: addresses follow: ``chapters/01_data.html``.
+EXECUTED = Path("chapters")
+#: The npm packages the site ships (``package.json``, ``package-lock.json``; ``npm ci`` installs them) and what is
+#: copied from each into the site's static files (``audiotag/book/static/vendor/``, gitignored): MathJax's TeX to
+#: HTML component and its fonts (``_config.yml``: ``mathjax_path``).
+NODE_MODULES = REPO_ROOT / "node_modules"
+VENDOR_DIR = Path("audiotag") / "book" / "static" / "vendor"
+VENDOR_FILES = {"mathjax": ("mathjax/es5", ("tex-chtml.js", "output/chtml/fonts/woff-v2"))}
 #: Files and folders that make up the book's source besides the executed notebooks.
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "audiotag/book/static")
 #: Marker of the generated corpus (see :mod:`audiotag.data.synth`).
@@ -149,36 +158,94 @@ class BuildMonitor:
             thread.join()
 
 
+def _shorten_paths(source: str, root: str) -> str:
+    """Absolute paths in quotes made relative to ``root`` (``"data/synth"``); paths elsewhere keep their last two
+    parts, so no page shows the machine's folders."""
+    def shorten(match):
+        value = match.group(1)
+        if value == root or value.startswith(root + os.sep):
+            return f'"{os.path.relpath(value, root)}"'
+        parts = Path(value).parts
+        return f'".../{"/".join(parts[-2:])}"' if len(parts) > 3 else f'"{value}"'
+
+    return re.sub(r'"(/[^"]*)"', shorten, source)
+
+
+def merge_parameters(parameters: str, injected: str) -> str:
+    """The notebook's parameters cell with papermill's injected values written into it: each ``name = value``
+    line whose name was injected takes the injected value and keeps its comment; injected names the cell did not
+    have are appended. The reader sees one parameters cell with the values the chapter ran with."""
+    values = {}
+    for line in injected.splitlines():
+        match = re.match(r"^([A-Za-z_]\w*) = (.*)$", line)
+        if match:
+            values[match.group(1)] = match.group(2)
+    out, seen = [], set()
+    for line in parameters.splitlines():
+        match = re.match(r"^([A-Za-z_]\w*)\s*=\s*(.*?)(\s*#.*)?$", line)
+        if match and match.group(1) in values:
+            name, comment = match.group(1), match.group(3) or ""
+            assignment = f"{name} = {values[name]}"
+            if comment:     # the comment stays in its column when the value fits
+                column = len(line) - len(comment.lstrip())
+                assignment = (assignment.ljust(column) if len(assignment) < column else assignment + "  ") + \
+                    comment.strip()
+            out.append(assignment)
+            seen.add(name)
+        else:
+            out.append(line)
+    out += [f"{name} = {value}" for name, value in values.items() if name not in seen]
+    return "\n".join(out)
+
+
 def tidy_parameters(path: str | os.PathLike, root: str | os.PathLike = REPO_ROOT) -> None:
-    """Tidy papermill's injected-parameters cell of an executed notebook for the site: absolute paths become
-    relative to the repository (``data_dir = "data/synth"``; paths elsewhere keep only their last two parts), and
-    the cell is collapsed (Jupyter Book's ``hide-cell``), so no page shows the machine's folders."""
+    """Leave one parameters cell in an executed notebook, as the reader should see it: papermill's
+    injected-parameters cell is merged into the notebook's own (:func:`merge_parameters`) and removed, and absolute
+    paths become relative to the repository (``data_dir = "data/synth"``)."""
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
     root = str(Path(root).resolve())
-    for cell in nb.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" not in tags:
-            continue
-
-        def shorten(match):
-            value = match.group(1)
-            if value == root or value.startswith(root + os.sep):
-                rel = os.path.relpath(value, root)
-                return f'"{rel}"'
-            parts = Path(value).parts
-            return f'".../{"/".join(parts[-2:])}"' if len(parts) > 3 else f'"{value}"'
-
-        cell.source = re.sub(r'"(/[^"]*)"', shorten, cell.source)
-        cell.metadata["tags"] = [*tags, "hide-cell"]
+    injected = [c for c in nb.cells if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
+    params = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if injected and params:
+        params[0].source = merge_parameters(params[0].source, injected[0].source)
+        nb.cells = [c for c in nb.cells if c is not injected[0]]
+    for cell in params[:1] or injected[:1]:
+        cell.source = _shorten_paths(cell.source, root)
     nbformat.write(nb, str(path))
+
+
+def vendor_assets(root: str | os.PathLike = REPO_ROOT) -> Path:
+    """Copy the JavaScript the site ships from ``node_modules`` (``npm ci`` from the lock file, run here when the
+    packages are missing) into ``root/audiotag/book/static/vendor/``; returns that folder. Raises
+    :class:`BookError` naming what is missing (Node's ``npm``, or a package)."""
+    if any(not (NODE_MODULES / src).is_dir() for src, _ in VENDOR_FILES.values()):
+        npm = shutil.which("npm")
+        if npm is None:
+            raise BookError(f"{REPO_ROOT / 'package.json'}: the site's JavaScript comes from npm, and npm is not "
+                            "installed (apt-get install nodejs npm; make setup does it)")
+        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=REPO_ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BookError(f"npm ci in {REPO_ROOT} failed (exit {proc.returncode}):\n{proc.stderr.strip()[-2000:]}")
+    target = Path(root) / VENDOR_DIR
+    for name, (src, parts) in VENDOR_FILES.items():
+        for part in parts:
+            origin, dest = NODE_MODULES / src / part, target / name / part
+            if not origin.exists():
+                raise BookError(f"{origin}: missing from the npm package {name!r} (run npm ci in {REPO_ROOT})")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if origin.is_dir():
+                shutil.copytree(origin, dest, dirs_exist_ok=True)
+            else:
+                shutil.copy2(origin, dest)
+    return target
 
 
 def execute_notebooks(settings: BookSettings, root: str | os.PathLike = REPO_ROOT,
                       names: tuple[str, ...] | list[str] | None = None, log_output: bool = False,
                       monitor_interval: float | None = 5.0, seconds: dict | None = None) -> list[Path]:
-    """Execute the notebooks (all, or ``names``) into ``root/build/executed/``; returns the executed files.
+    """Execute the notebooks (all, or ``names``) into ``root/chapters/``; returns the executed files.
     ``seconds``, if given, receives each notebook's wall time under its name.
 
     Stops at the first failing notebook with a :class:`BookError` naming it (the executed copy, with the error in
@@ -260,13 +327,15 @@ def jupyter_book_command() -> list[str]:
 def build_site(root: str | os.PathLike = REPO_ROOT, strict: bool = True) -> Path:
     """Render the book under ``root`` to HTML with ``jupyter-book build`` (``-W``: any Sphinx warning fails).
 
-    Returns the folder of the site (``root/_build/html``); raises :class:`BookError` with the build log's tail.
+    The site's JavaScript is copied in first (:func:`vendor_assets`). Returns the folder of the site
+    (``root/_build/html``); raises :class:`BookError` with the build log's tail.
     """
     root = Path(root)
     missing = [n for n in NOTEBOOKS if not (root / EXECUTED / f"{n}.ipynb").is_file()]
     if missing:
         raise BookError(f"{root / EXECUTED}: notebooks not executed yet: {', '.join(missing)} "
                         "(run execute_notebooks first, or make book)")
+    vendor_assets(root)
     cmd = jupyter_book_command() + ["build", str(root), "--builder", "html"] + (["-W", "--keep-going"]
                                                                              if strict else [])
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)

@@ -48,10 +48,14 @@ HOP_CHOICES = tuple(_F["hop_choices"])
 MEL_RANGE = tuple(_F["n_mels_range"])
 MFCC_RANGE = tuple(_F["n_mfcc_range"])
 TOP_DB_RANGE = tuple(_F["top_db_range"])
-#: Shown in the static book where the live widget would be: the page's own explorers stand next to it.
+#: Shown in the static book where a live feature or augmentation widget would be: chapter 2's in-page (JavaScript)
+#: explorers stand next to it.
 STATIC_NOTE = ("<p><em>Live Python explorer: run this notebook in JupyterLab (<code>make lab</code>) to use it. "
                "In this page, use the in-page explorer nearby (it computes the same features in your browser); "
                "the figure below shows the Python view.</em></p>")
+#: Shown in the static book where a widget without an in-page counterpart would be (the prediction explorer).
+KERNEL_NOTE = ("<p><em>Live Python explorer: it needs a running kernel, so it works in JupyterLab "
+               "(<code>make lab</code>) and not in this page; the figure below shows its view.</em></p>")
 
 
 def wav_bytes(wave: np.ndarray, sample_rate: int, player_rate: int = PLAYER_RATE,
@@ -79,11 +83,13 @@ class _Explorer:
 
     widget = None
     figure = None
+    #: What the static page shows in the widget's place.
+    static_note = STATIC_NOTE
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = f"{type(self).__name__} (interactive: run the notebook in Jupyter)"
-        bundle["text/html"] = STATIC_NOTE
+        bundle["text/html"] = self.static_note
         return bundle
 
     def _show(self, image, fig) -> None:
@@ -304,6 +310,8 @@ class PredictionExplorer(_Explorer):
     probability, correct); ``.hit`` whether the true label is among the top tags (``None`` if unknown).
     """
 
+    static_note = KERNEL_NOTE
+
     def __init__(self, preds, truth: Mapping[str, str] | pd.Series | None = None,
                  paths: Mapping[str, str] | pd.Series | None = None, top: int = 3):
         import ipywidgets as w
@@ -341,7 +349,12 @@ class PredictionExplorer(_Explorer):
                                  "probability": probs[order].astype(float),
                                  "correct": [lab == true for lab in labels] if true else [None] * self.k})
         self.hit = None if true is None else bool(true in labels)
-        fig = plots.topk_bars(labels, probs[order], true, title=os.path.basename(fname))
+        true_rank = true_prob = None
+        if true is not None and true not in labels and true in self.preds.classes:
+            j = list(self.preds.classes).index(true)
+            true_rank, true_prob = int((probs > probs[j]).sum()) + 1, float(probs[j])
+        fig = plots.topk_bars(labels, probs[order], true, title=os.path.basename(fname), true_rank=true_rank,
+                              true_prob=true_prob)
         if true is None:
             self.verdict.value = "true label unknown"
         elif self.hit:
@@ -349,8 +362,9 @@ class PredictionExplorer(_Explorer):
             self.verdict.value = (f"<span style='color:green'>right</span>: the true label <b>{true}</b> is tag "
                                   f"{rank} of {self.k} (MAP@3 credit {1 / rank:.2f})")
         else:
+            where = f" (its rank: {true_rank})" if true_rank else ""
             self.verdict.value = (f"<span style='color:red'>wrong</span>: the true label <b>{true}</b> is not "
-                                  f"among the top {self.k}")
+                                  f"among the top {self.k}{where}")
         path = self.paths.get(fname, fname)
         self.player.value = wav_bytes(load_audio(path, PLAYER_RATE), PLAYER_RATE) if Path(path).is_file() else b""
         self._show(self.image, fig)

@@ -144,7 +144,8 @@ def center_crop(wave: np.ndarray, n_samples: int, policy: str = "repeat") -> np.
 def window_crops(wave: np.ndarray, n_samples: int, n_crops: int | None = None, policy: str = "repeat") -> np.ndarray:
     """Evenly spaced ``n_samples`` windows covering the whole clip, as an array (n_crops, n_samples).
 
-    With ``n_crops=None`` the count is chosen so windows overlap by at most half: ``ceil(2 * len / n) - 1``
+    With ``n_crops=None`` the count is chosen so windows overlap by at least half (the hop between starts is at
+    most half a window): ``ceil(2 * len / n) - 1``
     (at least 1). Used for test-time augmentation and for scoring long clips.
     """
     wave = fit_length(wave, n_samples, policy)

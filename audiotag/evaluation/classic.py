@@ -8,13 +8,21 @@ CNNs of the book can improve upon.
 
 :func:`classic_baseline` fits on all training clips (verified or not, as the paper did) and reports
 accuracy and MAP@3 on the scored test clips, overall and per leaderboard (``Public`` / ``Private``).
+
+Because it costs seconds, the floor also gives the cheapest *out-of-fold* predictions of the training clips
+(:func:`classic_oof`, each clip scored by a model fit on the other folds), which is what
+:mod:`audiotag.evaluation.label_noise` needs to rank suspected wrong labels; :func:`classic_test_predictions` refits
+on all training clips, optionally with per-clip weights (0 drops a clip), and predicts the scored test clips.
+:func:`classic_features` computes the MFCC statistics once for all of these.
 """
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -22,6 +30,7 @@ import pandas as pd
 from audiotag.data.audio import load_audio
 from audiotag.data.labels import SAMPLE_RATE
 from audiotag.training.metrics import accuracy, map3, per_class_map3, top_k
+from audiotag.training.prediction_sets import Predictions
 
 
 @dataclass(frozen=True)
@@ -159,3 +168,130 @@ def classic_baseline(dataset_root: str | os.PathLike, *, config: ClassicConfig |
         "classes": classes,
         "config": config.to_dict(),
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Out-of-fold and weighted fits: the cheapest predictions for finding wrong labels
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(eq=False)
+class ClassicFeatures:
+    """The MFCC statistics of a dataset's training clips (``train``; verified ones only under
+    ``config.verified_only``) and scored test clips (``test``, ``None`` without test labels), computed once;
+    ``seconds``: how long that took."""
+
+    classes: tuple[str, ...]
+    train: pd.DataFrame
+    x_train: np.ndarray
+    test: pd.DataFrame | None
+    x_test: np.ndarray | None
+    config: ClassicConfig
+    seconds: float
+
+
+def classic_features(dataset_root: str | os.PathLike, config: ClassicConfig | None = None, workers: int = 1,
+                     progress: bool = False, test: bool = True) -> ClassicFeatures:
+    """:func:`clip_features` of the training clips and (``test``, when the dataset has test labels) of the scored
+    test clips of the dataset at ``dataset_root``."""
+    from audiotag.data.datasets import load_dataset
+
+    config = config or ClassicConfig()
+    start = time.perf_counter()
+    dataset = load_dataset(dataset_root)
+    train = dataset.train
+    if config.verified_only:
+        train = train[train["manually_verified"].astype(bool)]
+    train = train.reset_index(drop=True)
+    x_train = clip_features(train["path"].tolist(), config, workers, progress, "MFCC statistics (train)")
+    scored, x_test = None, None
+    if test and dataset.test is not None and (dataset.test["label_index"] >= 0).any():
+        scored = dataset.scored_test().reset_index(drop=True)
+        x_test = clip_features(scored["path"].tolist(), config, workers, progress, "MFCC statistics (test)")
+    return ClassicFeatures(tuple(dataset.classes), train, x_train, scored, x_test, config,
+                           time.perf_counter() - start)
+
+
+def clip_weights(sample_weight, fnames) -> np.ndarray:
+    """Per-clip weights in the order of ``fnames``: ``None`` (all 1), an array in that order, or a mapping
+    ``fname -> weight`` (clips it does not name weigh 1). Weights must be finite and >= 0."""
+    fnames = [str(f) for f in fnames]
+    if sample_weight is None:
+        weight = np.ones(len(fnames))
+    elif isinstance(sample_weight, (Mapping, pd.Series)):
+        given = dict(sample_weight.items())
+        weight = np.array([float(given.get(f, 1.0)) for f in fnames])
+    else:
+        weight = np.asarray(sample_weight, dtype=float)
+        if weight.shape != (len(fnames),):
+            raise ValueError(f"sample_weight has shape {weight.shape}; expected one weight per training clip "
+                             f"({len(fnames)},), or a mapping fname -> weight")
+    if not np.isfinite(weight).all() or (weight < 0).any():
+        raise ValueError("sample weights must be finite and >= 0")
+    return weight
+
+
+def fit_classic(x: np.ndarray, y: np.ndarray, config: ClassicConfig | None = None, sample_weight=None):
+    """The standardiser + logistic regression fit on ``x, y``; ``sample_weight`` scales each clip's loss, and a
+    clip of weight 0 leaves the fit entirely (the standardiser's statistics too), i.e. it is dropped."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    config = config or ClassicConfig()
+    weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    keep = weight > 0
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=config.C, max_iter=config.max_iter))
+    fit_kw = {} if np.all(weight[keep] == 1) else {"logisticregression__sample_weight": weight[keep]}
+    model.fit(x[keep], y[keep], **fit_kw)
+    return model
+
+
+def _predict(model, x: np.ndarray, n_classes: int) -> np.ndarray:
+    probs = np.zeros((len(x), n_classes))
+    probs[:, model[-1].classes_] = model.predict_proba(x)   # classes absent from the fit keep 0
+    return probs
+
+
+def classic_oof(dataset_root: str | os.PathLike | None = None, n_folds: int = 3, seed: int = 0, sample_weight=None,
+                *, features: ClassicFeatures | None = None, config: ClassicConfig | None = None, workers: int = 1,
+                progress: bool = False, name: str = "classic") -> Predictions:
+    """Out-of-fold predictions of the floor on the training clips: a stratified ``n_folds`` split (the training
+    stage's :func:`~audiotag.training.folds.make_folds`, seeded), each fold scored by a model fit on the others.
+
+    ``sample_weight`` (see :func:`clip_weights`) weights the fitting clips; weight 0 drops a clip from the folds it
+    would train, but it is still scored out of fold. ``features`` (from :func:`classic_features`) skips the
+    feature extraction; otherwise ``dataset_root`` is read. Seconds for 800 clips, once the features exist."""
+    from audiotag.training.folds import make_folds
+
+    if features is None:
+        if dataset_root is None:
+            raise ValueError("give dataset_root or precomputed features")
+        features = classic_features(dataset_root, config, workers, progress, test=False)
+    train, x = features.train, features.x_train
+    y = train["label_index"].to_numpy()
+    weight = clip_weights(sample_weight, train["fname"])
+    fold = make_folds(train, n_folds, seed)["fold"].to_numpy()
+    probs = np.zeros((len(train), len(features.classes)))
+    for k in range(n_folds):
+        fit_rows, val_rows = fold != k, fold == k
+        model = fit_classic(x[fit_rows], y[fit_rows], features.config, weight[fit_rows])
+        probs[val_rows] = _predict(model, x[val_rows], len(features.classes))
+    return Predictions(train["fname"].to_numpy(), probs, features.classes, name)
+
+
+def classic_test_predictions(dataset_root: str | os.PathLike | None = None, sample_weight=None, *,
+                             features: ClassicFeatures | None = None, config: ClassicConfig | None = None,
+                             workers: int = 1, progress: bool = False, name: str = "classic") -> Predictions:
+    """The floor fit on all training clips (weighted by ``sample_weight``, :func:`clip_weights`; 0 drops a clip)
+    and applied to the scored test clips, as :class:`Predictions` for :mod:`audiotag.evaluation.scores` and
+    :mod:`audiotag.evaluation.uncertainty`. With ``sample_weight=None`` this is :func:`classic_baseline`'s model."""
+    if features is None:
+        if dataset_root is None:
+            raise ValueError("give dataset_root or precomputed features")
+        features = classic_features(dataset_root, config, workers, progress)
+    if features.test is None:
+        raise ValueError("the dataset has no scored test clips with known labels")
+    train = features.train
+    weight = clip_weights(sample_weight, train["fname"])
+    model = fit_classic(features.x_train, train["label_index"].to_numpy(), features.config, weight)
+    return Predictions(features.test["fname"].to_numpy(), _predict(model, features.x_test, len(features.classes)),
+                       features.classes, name)

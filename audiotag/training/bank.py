@@ -95,7 +95,7 @@ class ClipBank:
         return self._gather(clips, offsets, n)
 
     def window_crops(self, clips, n: int, n_crops: int | None = None, max_crops: int = 8) -> Windows:
-        """Evenly spaced windows covering each clip, overlapping by at most half (``n_crops=None``), as
+        """Evenly spaced windows covering each clip, overlapping by at least half (``n_crops=None``), as
         ``audio.window_crops`` does; at most ``max_crops`` per clip."""
         clips = torch.as_tensor(clips, dtype=torch.long, device=self.device)
         lengths = torch.clamp(self.lengths[clips], min=n).cpu().numpy()

@@ -13,6 +13,8 @@ from audiotag.training.schedule import LR_SCHEDULES
 
 #: How a clip longer or shorter than the model's crop is scored at evaluation and inference time.
 INFERENCE_MODES = ("center", "windows")
+#: What training does with the clips of a label-noise flag file (``TrainConfig.label_noise``).
+LABEL_NOISE_MODES = ("none", "drop", "weight")
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class InferenceConfig:
     """The deterministic evaluation policy over a whole clip.
 
     ``center``: one crop of ``crop_seconds`` from the middle of the clip.
-    ``windows`` (test-time augmentation): evenly spaced crops covering the whole clip, overlapping by at most half
+    ``windows`` (test-time augmentation): evenly spaced crops covering the whole clip, overlapping by at least half
     (``n_crops=None``) or exactly ``n_crops`` of them, at most ``max_crops``; class probabilities are averaged.
     Clips shorter than the crop are repeated (``short_clip="repeat"``) or zero-padded (``"pad"``).
     """
@@ -46,6 +48,15 @@ class TrainConfig:
     (:mod:`audiotag.training.schedule`; ``lr_schedule="onecycle"`` or ``"cosine"`` replace the plateau rule by a
     per-batch schedule for short CPU budgets);
     mini-batches of 128 (1D) / 16 (2D); 5-fold (1D) / 7-fold (2D) stratified cross-validation.
+
+    Training clips whose label is suspected wrong (a flag file, CSV with columns ``fname`` and optionally
+    ``weight``, written by :func:`audiotag.evaluation.label_noise.flag_file`) are handled by ``label_noise``:
+    ``none`` (default: the file, if any, is ignored), ``drop`` (flagged clips leave the training folds only: they are
+    still validated and still get out-of-fold predictions, and the fold split is the unflagged run's), ``weight``
+    (a flagged clip's loss is multiplied by its ``weight`` from the file, or by ``label_noise_weight`` where the file
+    gives none; under mixup a mixed example's weight is the same convex combination as its label).
+    ``verified_only`` keeps only the manually verified clips, before the split: the others are neither trained on
+    nor validated.
     """
 
     model: str = "inception2d"
@@ -77,6 +88,9 @@ class TrainConfig:
     channels_last: bool = True
     compile: bool = False
     verified_only: bool = False
+    label_noise: str = "none"          # none | drop | weight: what to do with the clips of label_noise_file
+    label_noise_file: str | None = None  # CSV fname[,suspicion][,weight] of the flagged training clips
+    label_noise_weight: float = 0.2    # weight: loss weight of a flagged clip the file gives no weight
     max_train_clips: int | None = None
     max_clip_seconds: float | None = 30.0
     quiet: bool = False
@@ -95,6 +109,16 @@ class TrainConfig:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of {LR_SCHEDULES}")
         if not 0 < self.warmup_fraction < 1:
             raise ValueError(f"warmup_fraction must be in (0, 1), got {self.warmup_fraction}")
+        if self.label_noise not in LABEL_NOISE_MODES:
+            raise ValueError(f"unknown label_noise {self.label_noise!r}; choose one of {LABEL_NOISE_MODES}")
+        if self.label_noise != "none" and not self.label_noise_file:
+            raise ValueError(f"label_noise={self.label_noise!r} needs label_noise_file, the CSV of flagged clips "
+                             "(audiotag.evaluation.label_noise.flag_file writes one)")
+        if self.label_noise_file is not None:
+            object.__setattr__(self, "label_noise_file", str(self.label_noise_file))
+        if not 0.0 <= self.label_noise_weight <= 1.0:
+            raise ValueError(f"label_noise_weight must be in [0, 1], got {self.label_noise_weight}")
+        object.__setattr__(self, "label_noise_weight", float(self.label_noise_weight))
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -8,10 +8,15 @@ best weights, and finally predicts the fold's held-out clips (out-of-fold) and t
 Every file is written atomically, and the resume state is saved after each epoch: kill the process at any moment,
 run the same command again, and it continues from the last completed epoch of the unfinished fold, skipping
 finished folds. Restored RNG states make a resumed run identical to an uninterrupted one.
+
+Suspected wrong labels (``config.label_noise``, a flag file of :func:`read_flag_file`'s format) are dropped from the
+training folds or down-weighted in the loss; the fold split, validation and out-of-fold predictions stay those of
+the whole training set, so a run with and without flags can be compared clip by clip.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -62,14 +67,18 @@ def train(config: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.Pa
     run = RunDir(run_dir)
     dataset = dataset or load_dataset(data_dir)
     classes = tuple(dataset.classes)
+    flags = read_flag_file(config.label_noise_file) if config.label_noise != "none" else None
+    if flags is not None:
+        _check_flags_known(flags, dataset.train, config.label_noise_file)
     train_df = dataset.train
     if config.verified_only:
         train_df = train_df[train_df["manually_verified"].astype(bool)]
     if config.max_train_clips:
         train_df = subsample_stratified(train_df, config.max_train_clips, config.n_folds, config.seed)
     train_df = train_df.reset_index(drop=True)
+    drop, clip_weight = label_noise_arrays(config, train_df, flags)
 
-    _prepare_run_dir(run, config, classes, data_dir)
+    _prepare_run_dir(run, config, classes, data_dir, flags)
     split = _load_or_make_split(run, train_df, config)
     folds = list(config.folds) if config.folds is not None else list(range(config.n_folds))
     bad = [k for k in folds if not 0 <= k < config.n_folds]
@@ -85,22 +94,31 @@ def train(config: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.Pa
         test_bank = engine.load_bank(test_df["path"].tolist(), "test clips") if test_df is not None else None
         targets = torch.tensor(train_df["label_index"].to_numpy(), dtype=torch.long)
         for k in todo:
-            engine.train_fold(run, k, split["fold"].to_numpy(), train_df, targets, train_bank, test_df, test_bank)
-    _write_summary(run, config, train_df, split, folds)
+            engine.train_fold(run, k, split["fold"].to_numpy(), train_df, targets, train_bank, test_df, test_bank,
+                              drop=drop, clip_weight=clip_weight)
+    n_flagged = None if flags is None else int(train_df["fname"].isin(set(flags["fname"])).sum())
+    _write_summary(run, config, train_df, split, folds, n_flagged)
     return run
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Run directory bookkeeping
 # --------------------------------------------------------------------------------------------------------------
-def _prepare_run_dir(run: RunDir, config: TrainConfig, classes, data_dir) -> None:
-    record = json.loads(json.dumps({**config.to_dict(), "classes": list(classes),
-                                    "data_dir": str(Path(data_dir).resolve())}))   # as it reads back from disk
+#: Settings added after runs were first saved: an old run's config.json lacks them and trained as these values say.
+_LATER_DEFAULTS = {"label_noise": "none", "label_noise_file": None, "label_noise_weight": 0.2}
+
+
+def _prepare_run_dir(run: RunDir, config: TrainConfig, classes, data_dir, flags: pd.DataFrame | None = None) -> None:
+    record = {**config.to_dict(), "classes": list(classes), "data_dir": str(Path(data_dir).resolve())}
+    if flags is not None:   # what the flag file said, so that a run never resumes with other flags under the same name
+        record["label_noise_flags"] = flags_digest(flags, config.label_noise)
+    record = json.loads(json.dumps(record))   # as it reads back from disk
     for stale in run.path.glob("**/.*.part") if run.path.exists() else []:
         stale.unlink()   # temporary files of a write that was killed half-way; the real file is intact
     if run.exists():
-        old = run.config()
-        ignored = {"quiet", "device", "folds", "data_dir"}
+        old = {**_LATER_DEFAULTS, **run.config()}
+        # the flag file's path may change (a moved checkout) as long as its flags do not (label_noise_flags)
+        ignored = {"quiet", "device", "folds", "data_dir", "label_noise_file"}
         diff = sorted(k for k in set(old) | set(record) if k not in ignored and old.get(k) != record.get(k))
         if diff:
             raise RunError(f"{run.path} holds a run with a different configuration (differs in: {', '.join(diff)}); "
@@ -122,12 +140,14 @@ def _load_or_make_split(run: RunDir, train_df: pd.DataFrame, config: TrainConfig
     return split
 
 
-def _write_summary(run: RunDir, config: TrainConfig, train_df, split, folds) -> None:
+def _write_summary(run: RunDir, config: TrainConfig, train_df, split, folds, n_flagged: int | None = None) -> None:
     done = run.completed_folds()
     results = run.fold_results()
     summary = {"run": run.name, "model": config.model, "feature": config.features.kind,
                "n_folds": config.n_folds, "completed_folds": done,
                "folds": results.to_dict(orient="records")}
+    if n_flagged is not None:
+        summary["label_noise"] = {"mode": config.label_noise, "flagged_training_clips": n_flagged}
     if set(done) >= set(range(config.n_folds)):
         oofs = [run.fold_oof(k) for k in range(config.n_folds)]
         oof = Predictions(np.concatenate([p.fnames for p in oofs]), np.concatenate([p.probs for p in oofs]),
@@ -156,6 +176,8 @@ class _Engine:
         rate = config.features.sample_rate
         #: Clips are cut to their first ``max_clip_seconds`` (None: whole clips), in samples at the model's rate.
         self.max_len = int(config.max_clip_seconds * rate) if config.max_clip_seconds else None
+        #: Per-clip loss weights on the device (label_noise="weight") for the fold being trained, else None.
+        self._clip_weight: torch.Tensor | None = None
 
     # --- data ----------------------------------------------------------------------------------------------------
     def load_bank(self, paths: list[str], what: str) -> ClipBank:
@@ -215,10 +237,15 @@ class _Engine:
 
     # --- one fold ------------------------------------------------------------------------------------------------
     def train_fold(self, run: RunDir, k: int, fold_of: np.ndarray, train_df: pd.DataFrame, targets: torch.Tensor,
-                   bank: ClipBank, test_df, test_bank) -> None:
+                   bank: ClipBank, test_df, test_bank, drop: np.ndarray | None = None,
+                   clip_weight: np.ndarray | None = None) -> None:
+        """Train fold ``k``. ``drop``: clips (a mask over ``train_df``) left out of the training folds but still
+        validated; ``clip_weight``: each clip's loss weight (1 = normal)."""
         cfg = self.cfg
-        train_idx = np.flatnonzero(fold_of != k)
+        train_idx = training_indices(fold_of, k, drop)
         val_idx = np.flatnonzero(fold_of == k)
+        self._clip_weight = (None if clip_weight is None else
+                             torch.as_tensor(np.asarray(clip_weight, dtype=np.float32), device=self.device))
         seed_everything(cfg.seed * 1000 + k)
         model = self.new_model()
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -278,7 +305,8 @@ class _Engine:
             status.report(f"{self._where}: epoch {schedule.epoch}/{cfg.max_epochs} done, loss {train_loss:.3f}, "
                           f"val MAP@3 {val_map:.3f} (best acc {schedule.best:.3f})", force=True)
         epochs.close()
-        self._finish_fold(run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history, final)
+        self._finish_fold(run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history, final,
+                          n_train=len(train_idx))
 
     def n_batches(self, n_train: int) -> int:
         """Batches per epoch: full batches only (the last partial one is dropped), at least one."""
@@ -300,12 +328,13 @@ class _Engine:
             clips = torch.as_tensor(idx, device=self.device)
             x = self.pipeline.model_input(bank.random_crops(clips, self.crop, gen))
             y = F.one_hot(targets[idx].to(self.device), len(self.classes)).float()
-            x, y = augment(x, y, gen)
+            weight = self._clip_weight[clips] if self._clip_weight is not None else None
+            x, y, weight = augment_with_weights(augment, x, y, weight, gen)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(self.device, self.amp_dtype):
                 logits = model(x)
-            loss = soft_cross_entropy(logits.float(), y)
+            loss = soft_cross_entropy(logits.float(), y, weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -328,7 +357,8 @@ class _Engine:
                         info={"run": run.name, "fold": k, "epoch": epoch, "val_acc": val_acc, "val_map3": val_map,
                               "crop_seconds": self.cfg.crop_seconds})
 
-    def _finish_fold(self, run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history, final=None):
+    def _finish_fold(self, run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history, final=None,
+                     n_train: int | None = None):
         """Out-of-fold and test predictions of the fold's best checkpoint, and its result file. ``final``:
         (model, out-of-fold predictions) of the last epoch when it is the best one (its weights are the
         checkpoint's); otherwise the checkpoint is loaded and the validation clips scored again."""
@@ -352,7 +382,8 @@ class _Engine:
         seconds = float(sum(h["seconds"] for h in history))
         write_json(run.result_path(k), {"best_epoch": schedule.best_epoch, "val_acc": accuracy(oof, y),
                                         "val_map3": map3(oof, y), "epochs_run": schedule.epoch,
-                                        "n_train": int(len(train_df) - len(val_idx)), "n_val": int(len(val_idx)),
+                                        "n_train": int(len(train_df) - len(val_idx) if n_train is None else n_train),
+                                        "n_val": int(len(val_idx)),
                                         "seconds": seconds})
         if run.state_path(k).exists():
             run.state_path(k).unlink()   # the fold is complete; its resume state is no longer needed
@@ -391,9 +422,101 @@ def restore_training_state(path, model, optimizer, schedule: PlateauSchedule, ge
     return list(saved["history"])
 
 
-def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Categorical cross-entropy against soft targets (one-hot, or mixed by mixup)."""
-    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Categorical cross-entropy against soft targets (one-hot, or mixed by mixup), averaged over the batch.
+
+    ``weights`` (B,): each example's loss is multiplied by its weight before the batch mean (the mean stays over
+    all B examples, so a down-weighted clip lowers the batch's loss rather than raising the others')."""
+    per_example = -(targets * F.log_softmax(logits, dim=1)).sum(dim=1)
+    if weights is not None:
+        per_example = per_example * weights.to(per_example.dtype)
+    return per_example.mean()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Suspected wrong labels: the flag file and what training does with it
+# --------------------------------------------------------------------------------------------------------------
+def augment_with_weights(augment, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, generator):
+    """``augment(x, y, generator)`` for a batch whose examples carry loss weights ``weight`` (B,): returns
+    ``(x, y, weight)`` with each mixed example's weight the same convex combination as its label
+    (``lam * w_i + (1 - lam) * w_perm(i)``). The weight rides along as one more target column through the very
+    mixup that mixes the labels; the augmentation's random draws do not depend on the targets' width, so the
+    batch is augmented exactly as without weights. ``weight=None``: plain ``augment`` (and ``None`` back)."""
+    if weight is None:
+        x, y = augment(x, y, generator)
+        return x, y, None
+    x, y = augment(x, torch.cat([y, weight.to(y.dtype).unsqueeze(1)], dim=1), generator)
+    return x, y[:, :-1], y[:, -1]
+
+
+def read_flag_file(path: str | os.PathLike) -> pd.DataFrame:
+    """The flagged clips of a label-noise flag file: a DataFrame with ``fname`` and ``weight`` (float, NaN where
+    the file gives none: ``label_noise_weight`` applies).
+
+    The file is a CSV with a ``fname`` column and optionally ``weight`` (in [0, 1]) and any others (``suspicion``),
+    as :func:`audiotag.evaluation.label_noise.flag_file` writes it. Raises :class:`TrainingError` naming the file
+    when it is missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"label_noise_file {str(path)!r} does not exist (write one with "
+                            "audiotag.evaluation.label_noise.flag_file)")
+    try:
+        table = pd.read_csv(path, dtype={"fname": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise TrainingError(f"label_noise_file {str(path)!r} is not a readable CSV: {exc}") from None
+    if "fname" not in table.columns:
+        raise TrainingError(f"label_noise_file {str(path)!r} has no 'fname' column (columns: {list(table.columns)})")
+    dupes = sorted(set(table.loc[table["fname"].duplicated(), "fname"]))
+    if dupes:
+        raise TrainingError(f"label_noise_file {str(path)!r} lists {len(dupes)} clips twice, e.g. {dupes[:5]}")
+    weight = pd.Series(np.nan, index=table.index)
+    if "weight" in table.columns:
+        weight = pd.to_numeric(table["weight"], errors="coerce")
+        bad = (table["weight"].notna() & weight.isna()) | (weight.notna() & ~weight.between(0.0, 1.0))
+        if bad.any():
+            raise TrainingError(f"label_noise_file {str(path)!r}: weights must be numbers in [0, 1] (or empty); "
+                                f"{int(bad.sum())} are not, e.g. {table.loc[bad, 'fname'].tolist()[:5]}")
+    return pd.DataFrame({"fname": table["fname"].astype(str), "weight": weight.astype(float)})
+
+
+def _check_flags_known(flags: pd.DataFrame, train: pd.DataFrame, path) -> None:
+    unknown = sorted(set(flags["fname"]) - set(train["fname"]))
+    if unknown:
+        raise TrainingError(f"label_noise_file {str(path)!r} flags {len(unknown)} clips that are not training clips "
+                            f"of this dataset, e.g. {unknown[:5]}: a flag file of another dataset?")
+
+
+def label_noise_arrays(config: TrainConfig, train_df: pd.DataFrame,
+                       flags: pd.DataFrame | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(drop, clip_weight)`` over the rows of ``train_df``: under ``drop`` a boolean mask of the flagged clips
+    (and no weights), under ``weight`` each clip's loss weight (1 unless flagged: the file's weight, else
+    ``config.label_noise_weight``) and no mask; under ``none`` neither."""
+    if config.label_noise == "none" or flags is None:
+        return None, None
+    flagged = train_df["fname"].isin(set(flags["fname"])).to_numpy()
+    if config.label_noise == "drop":
+        return flagged, None
+    given = flags.set_index("fname")["weight"].reindex(train_df["fname"]).to_numpy()
+    weight = np.ones(len(train_df), dtype=np.float64)
+    weight[flagged] = np.where(np.isnan(given[flagged]), config.label_noise_weight, given[flagged])
+    return None, weight
+
+
+def training_indices(fold_of: np.ndarray, k: int, drop: np.ndarray | None = None) -> np.ndarray:
+    """Rows that fold ``k`` trains on: those of the other folds, less the ``drop`` mask's (which fold ``k`` still
+    validates when they are its own)."""
+    keep = np.asarray(fold_of) != k
+    if drop is not None:
+        keep &= ~np.asarray(drop, dtype=bool)
+    return np.flatnonzero(keep)
+
+
+def flags_digest(flags: pd.DataFrame, mode: str) -> dict:
+    """What a run records of its flag file: the number of flagged clips and a SHA-256 of the flags that matter
+    (names under ``drop``; names and weights under ``weight``), independent of the file's order and formatting."""
+    rows = sorted(flags["fname"]) if mode == "drop" else sorted(
+        f"{f}\t{'' if np.isnan(w) else repr(float(w))}" for f, w in zip(flags["fname"], flags["weight"]))
+    return {"flagged": len(rows), "sha256": hashlib.sha256("\n".join(rows).encode("utf-8")).hexdigest()}
 
 
 def assert_learned(run: RunDir | str, min_map3: float, folds=None) -> pd.DataFrame:
