@@ -109,6 +109,8 @@ def _dispatch(args) -> int:
         return _ensemble(args)
     if args.command == "predict":
         return _predict(args)
+    if args.command == "suspicious":
+        return _suspicious(args)
     return 2
 
 
@@ -214,6 +216,20 @@ def _add_ensemble_and_predict(sub) -> None:
     pr.add_argument("--out", default=None, metavar="FILE", help="write here instead of printing")
     pr.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
 
+    su = sub.add_parser("suspicious", help="rank the unverified training clips whose label the runs' out-of-fold "
+                                           "predictions contradict most (clips to listen to; flags for training)")
+    su.add_argument("runs", nargs="+", metavar="RUN_DIR", help="trained runs whose out-of-fold predictions to average")
+    su.add_argument("--data", required=True, help="the dataset the runs were trained on")
+    su.add_argument("--out", default="suspicious.csv", metavar="FILE.csv", help="the ranked clips (default "
+                    "suspicious.csv)")
+    su.add_argument("--top", type=int, default=None, help="keep only the N most suspicious (default: all)")
+    su.add_argument("--flags", default=None, metavar="FILE.csv",
+                    help="also write a flag file for training (--set label_noise=drop|weight "
+                         "--set label_noise_file=FILE.csv)")
+    su.add_argument("--flag-top", type=int, default=None, help="flag the N most suspicious clips")
+    su.add_argument("--flag-below", type=float, default=None, metavar="P",
+                    help="flag the clips whose label has out-of-fold probability below P")
+
 
 def _ensemble(args) -> int:
     import pandas as pd
@@ -293,6 +309,46 @@ def _predict(args) -> int:
     for failure in failures:
         print(f"audiotag predict: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _suspicious(args) -> int:
+    from audiotag.data.datasets import load_dataset
+    from audiotag.evaluation.ensembles import EnsembleError, as_runs, mean_predictions, run_oof
+    from audiotag.evaluation.label_noise import (detection_scores, flag_file, known_wrong_labels, suspicion_table,
+                                                 write_suspicious_csv)
+    from audiotag.training.prediction_sets import PredictionsError
+    from audiotag.training.runs import RunError
+
+    if args.flags and (args.flag_top is None) == (args.flag_below is None):
+        print("audiotag suspicious: --flags needs exactly one of --flag-top N and --flag-below P", file=sys.stderr)
+        return 2
+    try:
+        oofs = [run_oof(run) for run in as_runs(args.runs)]       # what training predicted for its held-out clips
+        oof = oofs[0] if len(oofs) == 1 else mean_predictions(oofs, "mean of the runs")
+        table = suspicion_table(oof, load_dataset(args.data).train)
+    except (EnsembleError, RunError, PredictionsError, ValueError) as exc:
+        print(f"audiotag suspicious: {exc}", file=sys.stderr)
+        return 2
+    path = write_suspicious_csv(table, args.out, args.top)
+    shown = table if args.top is None else table.head(args.top)
+    print(f"wrote {path}: {len(shown)} unverified training clips, most suspicious first (suspicion = 1 - the "
+          "out-of-fold probability of the given label)")
+    print(shown.head(10)[["fname", "label", "predicted", "p_label"]].to_string(index=False,
+                                                                          float_format=lambda x: f"{x:.3f}"))
+    from pathlib import Path
+
+    if (Path(args.data) / "synth_info.json").is_file():      # the synthetic corpus knows its wrong labels
+        wrong = known_wrong_labels(args.data)
+        scores = detection_scores(table, wrong)
+        print(f"\nagainst the {scores.attrs['n_wrong']} known wrong labels among them (average precision "
+              f"{scores.attrs['average_precision']:.3f}, chance {scores.attrs['chance_average_precision']:.3f}):\n"
+              + scores.to_string(float_format=lambda x: f"{x:.3f}"))
+    if args.flags:
+        threshold = None if args.flag_below is None else 1.0 - args.flag_below     # suspicion = 1 - p_label
+        flags = flag_file(table, args.flags, top_k=args.flag_top, threshold=threshold)
+        print(f"\nflagged {len(flags)} clips in {args.flags}: train with --set label_noise=drop (or weight) "
+              f"--set label_noise_file={args.flags}")
+    return 0
 
 
 if __name__ == "__main__":

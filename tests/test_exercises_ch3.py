@@ -116,8 +116,10 @@ def test_chapter3_figures():
     assert texts.count("validate") == 3 and texts.count("train") == 6 and "fold 2\n9 clips" in texts
 
     ours = pd.Series([0.5, 0.6], index=["0.5 s", "1 s"])
-    fig = plots.study_panels_by_position(ours, table3()["val acc"], ours * 0.1, reference=0.55)
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0.5 s", "1 s", "", ""]
+    fig = plots.study_panels(ours, table3()["val acc"], ours * 0.1, reference=0.55)   # each panel its own rows
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0.5 s", "1 s"]
     assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["2 s", "3 s", "4 s", "5 s"]
-    same = plots.study_panels_by_position(table3()["val acc"], table3()["val acc"])
-    assert [t.get_text() for t in same.axes[0].get_xticklabels()] == ["2 s", "3 s", "4 s", "5 s"]
+    ranks = [t.get_text().split("#")[1] for t in fig.axes[0].texts]
+    assert ranks == ["2", "1"]                                  # 0.6 ranks first
+    same = plots.study_panels(table3()["val acc"][::-1], table3()["val acc"])       # same rows: ours' order
+    assert [t.get_text() for t in same.axes[1].get_xticklabels()] == ["5 s", "4 s", "3 s", "2 s"]

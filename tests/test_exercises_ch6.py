@@ -1,240 +1,232 @@
-"""Chapter 6 (Tag your own audio): the helpers and exercise solutions of ``audiotag.book.exercises.ch6_tagging``,
-on tiny real checkpoints (a 4-channel 1D-ConvNet at 8 kHz), and the true label shown by ``plots.top_tags_grid``."""
+"""Chapter 6's exercise solutions and page helpers (audiotag.book.exercises.ch6_inside) and its figure."""
+from __future__ import annotations
+
+import itertools
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
-from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from torch import nn
 
 from audiotag.book import plots
-from audiotag.book.exercises import ch6_tagging as ch6
-from audiotag.data.audio import window_crops, write_audio
-from audiotag.data.labels import LABELS
-from audiotag.features.config import FeatureConfig
-from audiotag.fileio import write_json
-from audiotag.inference.predictor import Predictor
-from audiotag.inference.tagging import predict_files, top_tags
-from audiotag.training.checkpoint import save_checkpoint
-from audiotag.training.config import InferenceConfig
-from audiotag.training.metrics import map3
+from audiotag.book.exercises import ch6_inside as ch6
+from audiotag.evaluation import label_noise as ln
+from audiotag.evaluation.filters import kernel_responses
 from audiotag.training.prediction_sets import Predictions
-from audiotag.training.runs import RunDir
 
-RATE = 8000
-
-
-def make_run(root, name="1d", seeds=(0, 1), max_crops=3):
-    """A run of tiny real 1D-ConvNet checkpoints (one per seed) at 8 kHz with 0.5 s windows."""
-    from audiotag.models import build_model
-
-    run = RunDir(root / name)
-    write_json(run.config_path, {"classes": list(LABELS), "n_folds": len(seeds)})
-    kwargs = {"channels": [4, 4]}
-    for k, seed in enumerate(seeds):
-        write_json(run.result_path(k), {"best_epoch": 1, "val_acc": 0.5, "val_map3": 0.6, "epochs_run": 1})
-        torch.manual_seed(seed)
-        save_checkpoint(run.checkpoint_path(k), build_model("conv1d", n_classes=len(LABELS), **kwargs),
-                        model_name="conv1d", model_kwargs=kwargs, classes=LABELS,
-                        features=FeatureConfig(kind="waveform", sample_rate=RATE, image_size=None),
-                        inference=InferenceConfig(crop_seconds=0.5, max_crops=max_crops))
-    return run
+SR = 16000
+CLASSES = ("a", "b", "c", "d")
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return make_run(tmp_path_factory.mktemp("ch6"))
+# ------------------------------------------------------------------------------------------------ the clock
+def test_part_clock_adds_up_each_part():
+    ticks = itertools.count()
+    clock = ch6.PartClock(clock=lambda: float(next(ticks)))   # each reading one second later
+    clock.part("one")            # reads 0
+    clock.part("two")            # reads 1, 2
+    clock.part("one")            # reads 3, 4: "one" comes back and adds up
+    table = clock.table()        # reads 5
+    assert table.loc["one", "seconds"] == 2 and table.loc["two", "seconds"] == 1
+    assert table.loc["whole chapter", "seconds"] == 3 and table.index.name == "part"
 
 
-@pytest.fixture(scope="module")
-def predictor(run):
-    return Predictor.from_checkpoint(run.checkpoint_path(0), device="cpu")
+# ------------------------------------------------------------------------------------------ the first layer
+def _stem(kernels: np.ndarray) -> nn.Module:
+    conv = nn.Conv1d(1, len(kernels), kernels.shape[1], stride=4)
+    with torch.no_grad():
+        conv.weight.copy_(torch.as_tensor(kernels, dtype=torch.float32)[:, None, :])
+    return nn.Sequential(conv)
 
 
-def tone(seconds, rate=RATE, freq=440.0):
-    t = np.arange(int(seconds * rate)) / rate
-    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+def test_kernel_changes_see_a_moved_peak_and_an_unchanged_kernel():
+    before = np.stack([ch6.cosine_kernel(f, SR) for f in (500.0, 2000.0, 3000.0)])
+    after = before.copy()
+    after[1] = ch6.cosine_kernel(4000.0, SR)          # kernel 1 retuned from 2 kHz to 4 kHz
+    after[2] *= 2.0                                   # kernel 2 only louder
+    changes = ch6.kernel_changes(_stem(before), _stem(after), SR)
+    assert np.allclose(changes["peak shift (Hz)"], [0, 2000, 0], atol=SR / 1024)
+    assert changes["similarity"].iloc[0] == pytest.approx(1.0) and changes["similarity"].iloc[2] == pytest.approx(1)
+    assert abs(changes["similarity"].iloc[1]) < 0.1
+    assert changes["norm ratio"].iloc[2] == pytest.approx(2.0)
+    summary = ch6.drift_summary(changes, SR / 80)
+    assert summary["kernels"] == 3 and summary["peak moved by more than 200 Hz"] == 1
+    assert summary["median similarity to the initial taps"] == pytest.approx(1.0)
 
 
-def test_window_starts_is_the_overlap_rule():
-    crop = 100
-    for length in (1, 50, 100, 101, 150, 151, 299, 300, 1000):
-        starts = ch6.window_starts(length, crop, max_crops=1000)
-        expected = max(1, int(np.ceil(2 * max(length, crop) / crop)) - 1)
-        assert len(starts) == expected
-        # The same count and starts as the waveform-level rule of audiotag.data.audio.window_crops.
-        wave = np.arange(length, dtype=np.float32)
-        crops = window_crops(wave, crop)
-        assert len(crops) == len(starts)
-        if length >= crop:
-            np.testing.assert_array_equal(crops[:, 0], starts)
-            assert starts[0] == 0 and starts[-1] == length - crop       # first and last windows touch the ends
-            assert (np.diff(starts) <= crop / 2 + 1).all()              # overlap of at least half a window
-    assert len(ch6.window_starts(10_000, crop, max_crops=8)) == 8           # capped
-    assert ch6.window_starts(10_000, crop, n_crops=3).tolist() == [0, 4950, 9900]
-    assert ch6.window_starts(300, crop, mode="center").tolist() == [100]
+# ------------------------------------------------------------------------------------------ the known kernel
+def test_the_formula_is_the_fft_and_a_cosine_kernel_peaks_at_its_frequency():
+    kernel = ch6.cosine_kernel(1000.0, SR)
+    bins = np.fft.rfftfreq(1024, 1 / SR)
+    assert np.allclose(ch6.response_at(kernel, bins, SR), np.abs(np.fft.rfft(kernel, 1024)))
+    table = ch6.cosine_kernel_table(1000.0, SR)
+    assert abs(table.attrs["peak_hz"] - 1000.0) <= SR / 1024
+    assert table.loc[1000.0, "formula (dB)"] == pytest.approx(0.0, abs=0.05)
+    assert table.loc[2000.0, "formula (dB)"] < -30 and table.loc[500.0, "formula (dB)"] < -30   # an octave away
+    exact = [f for f in table.index if f * 1024 / SR == round(f * 1024 / SR)]      # frequencies on an FFT bin
+    assert {500.0, 1000.0, 2000.0} <= set(exact)
+    assert np.allclose(table.loc[exact, "formula (dB)"], table.loc[exact, "FFT, nearest bin (dB)"], atol=1e-6)
+    # a Hann window widens the main lobe to about 2 * f_s / taps; its -3 dB width is well below that
+    assert SR / 80 < table.attrs["bandwidth_hz"] < 2 * SR / 80
+
+
+# ------------------------------------------------------------------------------------------------ Grad-CAM
+def test_choose_cam_layer_prefers_the_last_block_with_enough_cells():
+    grids = pd.DataFrame({"layer": ["conv1", "pool2", "mixed0", "mixed1", "mixed2", "mixed3", "mixed6"],
+                          "size (forward pass)": [47, 9, 9, 9, 9, 4, 4]})
+    assert ch6.choose_cam_layer(grids, min_cells=8) == "features.mixed2"
+    assert ch6.choose_cam_layer(grids, min_cells=4) == "features.mixed6"
+    assert ch6.choose_cam_layer(grids, min_cells=20) == "features.mixed2"          # none: the finest grid
+    paper = grids.assign(**{"size (forward pass)": [149, 35, 35, 35, 35, 17, 17]})
+    assert ch6.choose_cam_layer(paper, min_cells=8) == "features.mixed6"
+
+
+def test_pick_cam_clips_takes_confident_right_and_wrong_clips_of_distinct_classes():
+    test = pd.DataFrame({"fname": [f"t{i}" for i in range(6)], "label": ["a", "a", "b", "c", "c", "d"]})
+    probs = np.array([[0.9, 0.1, 0, 0], [0.95, 0.05, 0, 0], [0.2, 0.7, 0.1, 0],     # right, right, right
+                      [0.8, 0.1, 0.1, 0], [0.1, 0.6, 0.3, 0], [0.1, 0.1, 0.1, 0.7]])  # wrong, wrong, right
+    pred = Predictions(test["fname"][::-1].to_numpy(), probs[::-1], CLASSES, "p")
+    picked = ch6.pick_cam_clips(pred, test, n_right=2, n_wrong=5)
+    assert list(picked["fname"]) == ["t1", "t2", "t3"]     # t0 is a second "a"; t2 and t5 tie: by name; t4 a second c
+    assert list(picked["right"]) == [True, True, False] and picked.loc[2, "predicted"] == "a"
+    assert picked.loc[2, "p true"] == pytest.approx(0.1) and picked.loc[2, "p predicted"] == pytest.approx(0.8)
+
+
+# ---------------------------------------------------------------------------------------------- embeddings
+def test_stratified_subset_keeps_at_most_n_per_class_in_order():
+    table = pd.DataFrame({"fname": [f"f{i}" for i in range(10)], "label": list("aaaaabbbcc")}, index=range(10, 20))
+    sub = ch6.stratified_subset(table, 2, seed=1)
+    assert sub["label"].value_counts().to_dict() == {"a": 2, "b": 2, "c": 2}
+    assert list(sub.index) == sorted(sub.index)
+    assert sub.equals(ch6.stratified_subset(table, 2, seed=1)) and ch6.stratified_subset(table, None) is table
     with pytest.raises(ValueError):
-        ch6.window_starts(0, crop)
+        ch6.stratified_subset(table, 0)
 
 
-def test_window_table_agrees_with_the_predictor(predictor):
-    table = ch6.window_table(predictor, [0.2, 0.5, 1.0, 3.0])
-    assert (table["windows (rule)"] == table["windows (Predictor)"]).all()
-    # crop 0.5 s, at most 3 windows: 0.2 s and 0.5 s -> 1; 1.0 s -> ceil(4) - 1 = 3; 3.0 s -> 11, capped at 3
-    assert table["windows (rule)"].tolist() == [1, 1, 3, 3]
-    assert table.loc[1.0, "hop (s)"] == pytest.approx(0.25)
-    assert table["windows cover the clip"].tolist() == [True, True, True, False]
-    assert table.loc[3.0, "hop (s)"] == pytest.approx(1.25)
+def test_pair_examples_find_the_clip_that_sits_among_the_other_class():
+    # class a at x = 0..4, class b at x = 10..14, and one a (a_far) inside b's group; c far away
+    xs = [0, 1, 2, 3, 4, 10, 11, 12, 13, 14, 12.5, 100, 101]
+    labels = ["a"] * 5 + ["b"] * 5 + ["a", "c", "c"]
+    names = [f"a{i}" for i in range(5)] + [f"b{i}" for i in range(5)] + ["a_far", "c0", "c1"]
+    vectors = np.column_stack([xs, np.zeros(len(xs))])
+    pairs = pd.DataFrame({"class_a": ["a"], "class_b": ["b"], "overlap": [0.2]})
+    ex = ch6.pair_examples(vectors, labels, names, pairs, k=2)
+    row = ex.iloc[0]
+    assert row["clip_a"] == "a_far" and row["neighbours_a"] == 2
+    assert row["clip_b"] in {"b2", "b3"} and row["neighbours_b"] == 1
 
 
-def test_window_crops_start_where_the_rule_says(predictor):
-    wave = np.random.default_rng(0).standard_normal(RATE).astype(np.float32)   # 1 s: 3 windows of 0.5 s
-    crops, starts_s, crop_s = ch6.predictor_windows(predictor, wave)
-    assert crop_s == pytest.approx(0.5) and starts_s.tolist() == pytest.approx([0.0, 0.25, 0.5])
-    for crop, s in zip(crops.numpy(), starts_s):
-        i = int(round(s * RATE))
-        np.testing.assert_allclose(crop[0], wave[i:i + RATE // 2])
+def test_clip_profile_and_pair_sentence():
+    t = np.arange(SR) / SR
+    tone = np.sin(2 * np.pi * 440 * t)
+    bursts = tone * (np.sin(2 * np.pi * 2 * t) > 0.9)      # the same tone, on about 14% of the time
+    high = np.sin(2 * np.pi * 4000 * t)
+    p_tone, p_bursts, p_high = (ch6.clip_profile(w, SR) for w in (tone, bursts, high))
+    assert abs(p_tone["peak (Hz)"] - 440) < 25 and p_tone["sounding"] == pytest.approx(1.0)
+    assert p_bursts["sounding"] < 0.4 and abs(p_high["centroid (Hz)"] - 4000) < 300
+    same = ch6.pair_sentence("Flute", p_tone, "Clarinet", p_tone)
+    assert "They share the main frequency and the brightness and the rhythm" in same
+    assert "These summaries differ" in ch6.pair_sentence("Flute", p_bursts, "Bus", p_high)
 
 
-def test_window_probabilities_average_to_the_clip_probability(predictor):
-    wave = tone(1.3)
-    starts, probs, crop_s = ch6.window_probabilities(predictor, wave)
-    assert probs.shape == (len(starts), len(LABELS)) and len(starts) == 3
-    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
-    np.testing.assert_allclose(probs.mean(axis=0), predictor.predict_waves([wave])[0], rtol=1e-4, atol=1e-6)
-    fig = ch6.window_figure(wave, RATE, starts, crop_s, probs[:, 0], LABELS[0])
-    assert len(fig.axes) == 2 and fig.axes[1].lines[0].get_ydata()[0] == pytest.approx(probs[:, 0].mean())
-
-
-def test_describe_runs_and_player_wave(run, tmp_path):
-    table = ch6.describe_runs([run.path])
-    assert table.loc["1d", "network"] == "1D-ConvNet" and table.loc["1d", "sample rate (Hz)"] == RATE
-    assert table.loc["1d", "folds averaged"] == 2 and table.loc["1d", "most windows per clip"] == 3
-    stereo = np.stack([tone(0.5, 22050), np.zeros(11025, np.float32)], axis=1)
-    write_audio(tmp_path / "s.flac", stereo, 22050)
-    wave, rate = ch6.player_wave(tmp_path / "s.flac")
-    assert rate == 22050 and wave.shape == (11025,)
-    np.testing.assert_allclose(wave, stereo.mean(axis=1), atol=1e-3)      # channels averaged, no resampling
-
-
-def test_cached_loader_loads_each_checkpoint_once(run, tmp_path):
-    calls = []
-
-    def counting(path, device=None):
-        calls.append(str(path))
-        return Predictor.from_checkpoint(path, device="cpu")
-
-    load = ch6.cached_loader(counting)
-    assert load(run.checkpoint_path(0)) is load(run.checkpoint_path(0))
-    path = tmp_path / "t.wav"
-    write_audio(path, tone(0.6), RATE)
-    first, _ = predict_files([path], run=run.path, loader=load)
-    again, _ = predict_files([path], run=run.path, loader=load)
-    np.testing.assert_array_equal(first.probs, again.probs)
-    assert sorted(calls) == sorted({str(run.checkpoint_path(k)) for k in (0, 1)})
-
-
-def test_fold_table_ends_with_what_predict_returns(run, tmp_path):
-    path = tmp_path / "a.wav"
-    write_audio(path, tone(0.8, 22050), 22050)
-    other = make_run(tmp_path, "2d", seeds=(5,))
-    folds = ch6.fold_probabilities(path, [run.path, other.path], device="cpu")
-    assert list(folds) == ["1d/fold_0", "1d/fold_1", "2d/fold_0"]
-    table = ch6.fold_table(folds, LABELS, true_label="Meow")
-    preds, failures = predict_files([path], run=[run.path, other.path], device="cpu")
-    assert not failures
-    combined = preds.probs[0]
-    assert table.index[-1] == "both runs: mean of the run means"
-    # runs weigh equally: (mean of 1d's two folds + 2d's one fold) / 2, not the mean of the three folds
-    expected = ((folds["1d/fold_0"] + folds["1d/fold_1"]) / 2 + folds["2d/fold_0"]) / 2
-    np.testing.assert_allclose(expected, combined, rtol=1e-5)
-    assert table.iloc[-1]["top tag"] == LABELS[int(np.argmax(combined))]
-    assert table.iloc[-1]["p(top tag)"] == pytest.approx(combined.max(), rel=1e-5)
-    j = LABELS.index("Meow")
-    assert table.iloc[-1]["rank of the true label"] == 1 + int((combined > combined[j]).sum())   # no ties here
-
-
-def test_mix_at_snr_has_the_asked_snr():
-    signal = tone(1.0)
-    for snr in (20, 0, -10):
-        mixed = ch6.mix_at_snr(signal, snr, seed=1)
-        noise = mixed - signal
-        measured = 10 * np.log10(np.mean(signal.astype(float) ** 2) / np.mean(noise.astype(float) ** 2))
-        assert measured == pytest.approx(snr, abs=1e-3)
-    np.testing.assert_array_equal(ch6.mix_at_snr(signal, 10, seed=3), ch6.mix_at_snr(signal, 10, seed=3))
-    with pytest.raises(ValueError, match="silent"):
-        ch6.mix_at_snr(np.zeros(100), 10)
-    versions = ch6.noisy_versions(signal, (20, 0), seed=4)
-    assert list(versions) == ["clean", "20 dB", "0 dB"]
-    np.testing.assert_array_equal(versions["clean"], signal)
-    np.testing.assert_array_equal(versions["0 dB"], ch6.mix_at_snr(signal, 0, seed=5))
-
-
-def test_tag_under_noise_rows_and_clean_version(run, tmp_path):
-    wave = tone(1.0, 22050)
-    table = ch6.tag_under_noise(wave, 22050, run.path, snrs_db=(20, -20), true_label="Meow")
-    assert table.index.tolist() == ["clean", "20 dB", "-20 dB"]
-    assert not table.loc["clean", "top tag changed"]
-    assert ((table["p(top tag)"] > 0) & (table["p(top tag)"] <= 1)).all()
-    assert table["rank of the true label"].between(1, len(LABELS)).all()
-    # The clean row is the same as tagging the clean file directly.
-    path = tmp_path / "clean.wav"
-    write_audio(path, wave, 22050, subtype="FLOAT")
-    preds, _ = predict_files([path], run=run.path, device="cpu")
-    assert table.loc["clean", "p(top tag)"] == pytest.approx(float(preds.probs[0].max()), rel=1e-4)
-    clean_top = table.loc["clean", "top tag"]
-    assert table[f"p({clean_top})"].iloc[0] == pytest.approx(table.loc["clean", "p(top tag)"])
-
-
-def _preds(rows, fnames=("a.wav", "b.wav", "c.wav")):
-    probs = np.full((len(rows), len(LABELS)), 0.001)
-    for i, scores in enumerate(rows):
-        for label, p in scores.items():
-            probs[i, LABELS.index(label)] = p
+# ----------------------------------------------------------------------------------------------- wrong labels
+def _oof_and_train(n=40, seed=0):
+    """n clips, half verified; the predictions favour each clip's label except on the 'wrong' clips (every 5th
+    unverified one), which the model gives almost nothing."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    verified = np.arange(n) % 2 == 0
+    wrong = [f"c{i}" for i in range(n) if not verified[i] and i % 5 == 1]
+    probs = rng.dirichlet(np.ones(4), n) * 0.5
+    for i in range(n):
+        probs[i, labels[i]] += 0.5 + 0.4 * rng.random()
     probs /= probs.sum(axis=1, keepdims=True)
-    return Predictions(np.asarray(fnames[:len(rows)]), probs, LABELS, "toy")
+    for i in range(n):
+        if f"c{i}" in wrong:
+            probs[i, labels[i]] = 0.001
+    train = pd.DataFrame({"fname": [f"c{i}" for i in range(n)], "label": [CLASSES[k] for k in labels],
+                          "manually_verified": verified})
+    return Predictions(train["fname"], probs, CLASSES, "oof"), train, wrong
 
 
-def test_true_label_ranks_and_their_map3():
-    preds = _preds([{"Bark": 0.6, "Meow": 0.3}, {"Bark": 0.5, "Meow": 0.2, "Cough": 0.1, "Chime": 0.05},
-                    {"Bus": 0.9}])
-    truth = {"a.wav": "Bark", "b.wav": "Chime", "c.wav": "Meow"}
-    table = ch6.true_label_ranks(preds, truth)
-    # c.wav: Meow ties with 39 classes after Bus; ties are ordered as top_tags orders them (class order)
-    tie_rank = top_tags(preds, len(LABELS)).iloc[2, 1::2].tolist().index("Meow") + 1
-    assert tie_rank > 3
-    assert table["rank"].tolist() == [1, 4, tie_rank]
-    assert table["AP@3"].tolist() == pytest.approx([1.0, 0.0, 0.0])
-    targets = np.array([LABELS.index(truth[f]) for f in preds.fnames])
-    assert table["AP@3"].mean() == pytest.approx(map3(preds.probs, targets))
-    assert table.loc["b.wav", "top tag"] == "Bark"
-    assert len(ch6.true_label_ranks(preds, {"a.wav": "Bark"})) == 1      # files without a label are left out
+def test_precision_recall_by_hand_is_what_detection_scores_says():
+    oof, train, wrong = _oof_and_train()
+    table = ln.suspicion_table(oof, train)
+    scores = ln.detection_scores(table, wrong, ks=range(1, len(table) + 1)).set_index("k")
+    for k in (1, 3, 4, 10, len(table)):
+        by_hand = ch6.precision_recall_at_k(table["fname"], wrong, k)
+        assert by_hand["found"] == scores.loc[k, "found"]
+        assert by_hand["precision"] == pytest.approx(scores.loc[k, "precision"])
+        assert by_hand["recall"] == pytest.approx(scores.loc[k, "recall"])
+        assert by_hand["chance precision"] == pytest.approx(scores.loc[k, "chance precision"])
+    assert ch6.precision_recall_at_k(table["fname"], wrong, len(wrong))["precision"] == 1.0   # they all come first
+    with pytest.raises(ValueError):
+        ch6.precision_recall_at_k(table["fname"], wrong, 0)
 
 
-def test_compare_systems_tops_and_credits():
-    one = _preds([{"Bark": 0.6, "Meow": 0.3, "Cough": 0.05}, {"Bus": 0.8, "Chime": 0.1, "Meow": 0.05}],
-                 ("x/a.wav", "x/b.wav"))
-    two = _preds([{"Meow": 0.6, "Bark": 0.3, "Cough": 0.05}, {"Chime": 0.8, "Bus": 0.1, "Meow": 0.05}],
-                 ("x/b.wav", "x/a.wav"))   # another order: aligned by file
-    table = ch6.compare_systems({"1D": one, "2D": two}, {"x/a.wav": "Meow", "x/b.wav": "Chime"})
-    assert table.index.tolist() == ["a.wav", "b.wav"]
-    assert table.loc["a.wav", "1D: top 3"] == "Bark, Meow, Cough"
-    assert table.loc["a.wav", "2D: top 3"] == "Chime, Bus, Meow"
-    assert table["1D: AP@3"].tolist() == pytest.approx([0.5, 0.5])
-    assert table["2D: AP@3"].tolist() == pytest.approx([1 / 3, 0.0])
-    assert "true label" not in ch6.compare_systems({"1D": one}).columns
+def test_verified_clips_never_reach_the_unverified_ranking():
+    oof, train, _ = _oof_and_train()
+    counts = ch6.verified_in_top(oof, train, k=10)
+    assert counts.loc["unverified clips ranked", "verified among them"] == 0
+    assert counts.loc["every clip ranked", "top k"] == 10
+    everyone = ln.suspicion_table(oof, train, unverified_only=False).head(10)
+    assert counts.loc["every clip ranked", "verified among them"] == int(everyone["manually_verified"].sum())
 
 
-def test_top_tags_grid_always_shows_the_true_label():
-    preds = _preds([{"Bark": 0.6, "Meow": 0.3}, {"Bark": 0.5, "Meow": 0.2, "Cough": 0.1, "Chime": 0.05}])
-    full = top_tags(preds, len(LABELS))
-    fig = plots.top_tags_grid(full, {"a.wav": "Bark", "b.wav": "Chime"}, top=3)
-    first, second = fig.axes
-    assert len(first.patches) == 3 and first.patches[0].get_facecolor() == to_rgba(plots.RIGHT_COLOR)
-    assert len(second.patches) == 4                      # three wrong tags and the hatched true label
-    assert [p.get_facecolor() for p in second.patches[:3]] == [to_rgba(plots.WRONG_COLOR)] * 3
-    labels = [t.get_text() for t in second.get_yticklabels()]
-    assert "true: Chime (rank 4)" in labels
-    assert second.patches[3].get_width() == pytest.approx(preds.probs[1, LABELS.index("Chime")])
-    # A table holding only the top 3 cannot give the rank: the truth is still named.
-    fig = plots.top_tags_grid(top_tags(preds, 3), {"b.wav": "Chime"})
-    assert "true: Chime" in [t.get_text() for t in fig.axes[1].get_yticklabels()]
-    assert any("not among the top 3" in t.get_text() for t in fig.axes[1].texts)
+def test_verified_threshold_flags_the_given_share_of_verified_clips():
+    oof, train, wrong = _oof_and_train(n=200)
+    threshold, verified = ch6.verified_threshold(oof, train, rate=0.1)
+    assert len(verified) == 100 and verified["manually_verified"].all()
+    assert (verified["p_label"] <= threshold).mean() == pytest.approx(0.1, abs=0.02)
+    flagged = ln.suspicion_table(oof, train).query("p_label <= @threshold")["fname"]
+    assert set(wrong) <= set(flagged)          # the wrong labels got almost nothing: all below it
+    with pytest.raises(ValueError):
+        ch6.verified_threshold(oof, train, rate=1.0)
+
+
+# -------------------------------------------------------------------------------------------- t-SNE seeds
+def test_overlap_stability_compares_maps_with_the_embedding():
+    rng = np.random.default_rng(0)
+    centres = {"a": 0.0, "b": 0.5, "c": 8.0, "d": 16.0}      # a and b overlap; c and d stand apart
+    labels = [c for c in centres for _ in range(12)]
+    vectors = np.stack([rng.normal(centres[c], 1.0, size=6) for c in labels])
+    table = ch6.overlap_stability(vectors, labels, seeds=(0, 1), k=5, top=1)
+    assert table.attrs["embedding pairs"] == ["a / b"]
+    assert list(table["shared with the embedding's"]) == [1, 1]
+    assert table.loc["seed 0", "largest move of a point"] == pytest.approx(0.0, abs=1e-9)
+    assert table.loc["seed 1", "median move of a point"] <= table.loc["seed 1", "largest move of a point"]
+    again = ch6.overlap_stability(vectors, labels, seeds=(0,), k=5, top=1,
+                                  maps={0: np.column_stack([np.arange(48.0), np.zeros(48)])})
+    assert again.loc["seed 0", "pairs in the map"] == "a / b"     # a given map is used as it is
+
+
+def test_moves_ignore_rotation_and_scale():
+    xy = np.random.default_rng(0).normal(size=(200, 2))
+    turn = np.array([[0.0, -1.0], [1.0, 0.0]])
+    assert ch6._moves(xy, 3 * xy @ turn + 5) == pytest.approx((0.0, 0.0), abs=1e-9)
+    moved = xy.copy()
+    moved[0] += 10
+    median, largest = ch6._moves(xy, moved)
+    assert largest > 1 and median < largest / 5
+
+
+# ------------------------------------------------------------------------------------------------ the figure
+def test_detection_curves_draw_each_ranking_and_the_chance_line():
+    oof, train, wrong = _oof_and_train()
+    table = ln.suspicion_table(oof, train)
+    scores = ln.detection_scores(table, wrong, ks=range(1, len(table) + 1))
+    fig = plots.detection_curves({"networks": scores, "floor": scores}, marks={"flagged": 5})
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert labels[:3] == ["networks", "floor", "chance (k random clips)"]
+    assert np.allclose(fig.axes[1].lines[0].get_ydata(), scores["recall"])
+    with pytest.raises(ValueError):
+        plots.detection_curves({})
+
+
+def test_a_kernel_response_helper_agrees_with_the_package():
+    kernels = np.stack([ch6.cosine_kernel(f, SR) for f in (700.0, 2500.0)])
+    assert np.allclose(ch6.first_layer_kernels(_stem(kernels)), kernels, atol=1e-6)
+    r = kernel_responses(kernels, SR)
+    assert np.all(np.abs(r.peak_hz - [700, 2500]) <= SR / 1024)

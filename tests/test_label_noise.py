@@ -357,3 +357,26 @@ def test_classic_oof_scores_each_clip_with_a_model_that_did_not_see_it(monkeypat
     np.testing.assert_allclose(dropped.predict_proba(x), without.predict_proba(x), atol=1e-6)
     with pytest.raises(ValueError, match="one weight per training clip"):
         classic.classic_oof(features=features, sample_weight=np.ones(3))
+
+
+def test_cli_writes_the_suspicious_clips_and_a_flag_file_training_reads(tone_corpus, tmp_path, capsys):
+    """``audiotag suspicious``: the runs' out-of-fold predictions ranked against the given labels, written as the
+    CSV a person listens through and, with --flags, the file ``label_noise_file`` reads."""
+    from audiotag.cli import main
+
+    config = make_config("baseline", None, "smoke", quiet=True, max_epochs=1)
+    run_dir = tmp_path / "run"
+    train(config, tone_corpus, run_dir, predict_test=False)
+    out, flags = tmp_path / "suspicious.csv", tmp_path / "flags.csv"
+    assert main(["suspicious", str(run_dir), "--data", str(tone_corpus), "--out", str(out),
+                 "--flags", str(flags), "--flag-top", "3"]) == 0
+    ranked = pd.read_csv(out)
+    train_df = load_dataset(tone_corpus).train
+    unverified = set(train_df.loc[~train_df["manually_verified"], "fname"])
+    assert set(ranked["fname"]) == unverified                      # every unverified clip, each scored once
+    assert ranked["suspicion"].is_monotonic_decreasing
+    np.testing.assert_allclose(ranked["suspicion"], 1 - ranked["p_label"])
+    assert read_flag_file(flags)["fname"].tolist() == ranked["fname"][:3].tolist()
+    assert "flagged 3 clips" in capsys.readouterr().out
+    assert main(["suspicious", str(run_dir), "--data", str(tone_corpus), "--flags", str(flags)]) == 2
+    assert "exactly one of --flag-top" in capsys.readouterr().err

@@ -34,7 +34,8 @@ from pathlib import Path
 from audiotag.training import status
 
 #: The chapters, in reading order (files ``notebooks/<name>.ipynb``).
-NOTEBOOKS = ("01_data", "02_features", "03_conv1d", "04_inception2d", "05_ensemble", "06_tag_your_audio")
+NOTEBOOKS = ("01_data", "02_features", "03_conv1d", "04_inception2d", "05_ensemble", "06_inside_the_networks",
+             "07_tag_your_audio")
 #: The repository: the notebooks, the prose and the book's configuration.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"

@@ -7,16 +7,21 @@ scoring predictions stays in the modules that own those steps, and the notebooks
 
 Groups, in the order the book uses them:
 
-* data: :func:`class_balance`, :func:`verified_share`, :func:`duration_histogram`, :func:`usage_counts`,
+* data (chapter 1): :func:`class_balance`, :func:`verified_share`, :func:`duration_histogram`, :func:`usage_counts`,
   :func:`waveform`, :func:`waveform_grid` (one excerpt per class), :func:`sample_rate_comparison` (one sound
   at two sample rates);
-* features: :func:`feature_image`, :func:`feature_panel` (the four features of one clip), :func:`multires_panel`
-  (paper Fig. 1), :func:`network_image` (the 3 x 299 x 299 input);
+* features (chapter 2): :func:`feature_image`, :func:`feature_panel` (the four features of one clip),
+  :func:`multires_panel` (paper Fig. 1), :func:`network_image` (the 3 x 299 x 299 input), :func:`stft_framing`,
+  :func:`power_and_db`, :func:`mel_filterbank_figure`, :func:`line_curves`, :func:`beta_densities`;
 * augmentation: :func:`mixup_figure`, :func:`erasing_figure`;
+* the networks (chapters 3, 4): :func:`conv1d_outputs`, :func:`learned_filterbank`, :func:`fold_diagram`,
+  :func:`conv_feature_maps`, :func:`inception_diagram`;
 * training and results: :func:`learning_curves`, :func:`comparison_bars` (ours beside the paper's),
   :func:`study_panels` (a study's rows, ours and the paper's on separate axes, with ranks),
-  :func:`system_scores` (MAP@3 of several systems against a reference line), :func:`topk_bars` (a clip's top
-  tags) and :func:`top_tags_grid` (several files' top tags).
+  :func:`system_scores` (MAP@3 of several systems against a reference line), :func:`system_intervals` (with their
+  bootstrap intervals), :func:`bootstrap_histogram`, :func:`clip_images`, :func:`topk_bars` (a clip's top
+  tags) and :func:`top_tags_grid` (several files' top tags);
+* inside the networks (chapter 6): :func:`filterbank_comparison`, :func:`grad_cam_panel`, :func:`embedding_maps`.
 
 :func:`figure_png` turns any figure into PNG bytes.
 """
@@ -384,36 +389,38 @@ def study_panels(ours: pd.Series, paper: pd.Series, ours_sd: pd.Series | None = 
                  ours_label: str = "ours", paper_label: str = "paper (FSDKaggle2018)",
                  ylabel: str = "validation accuracy", reference: float | None = None,
                  reference_label: str = "main run", title: str | None = None) -> Figure:
-    """A study (Table 3's crop lengths, Table 4's features) as two panels that share nothing but the rows: ours on
-    the left (bars with ``ours_sd``, the fold-to-fold standard deviation, as error bars; ``reference``, e.g. the main
-    run's validation accuracy, as a dashed line), the paper's on the right, each on its own vertical axis, and the
-    rank of each row (1 = best) written on its bar. Two datasets, two recipes: compare the orderings, not the
-    heights. A missing value (NaN) leaves its bar out."""
-    rows = [str(i) for i in ours.index]
-    fig = _new(max(7.5, 2.2 * len(rows) + 1.5), 3.4)
+    """A study (Table 3's crop lengths, Table 4's features) as two panels that share nothing: ours on the left (bars
+    with ``ours_sd``, the fold-to-fold standard deviation, as error bars; ``reference``, e.g. the main run's
+    validation accuracy, as a dashed line), the paper's on the right, each with its own rows (under ``cpu`` Table 3
+    trains 0.5-2 s crops, the paper 2-5 s) and its own vertical axis, and the rank of each row (1 = best) written on
+    its bar. Two datasets, two recipes: compare the orderings, not the heights. A missing value (NaN) leaves its bar
+    out."""
+    if list(map(str, paper.index)) == list(map(str, ours.index)) or set(paper.index) <= set(ours.index):
+        paper = paper.reindex(ours.index)       # the same rows: the same order on both sides
+    fig = _new(max(7.5, 1.1 * (len(ours) + len(paper)) + 2.5), 3.4)
     axes = fig.subplots(1, 2)
     for ax, values, err, label, color in ((axes[0], ours, ours_sd, ours_label, OURS_COLOR),
-                                          (axes[1], paper.reindex(ours.index), None, paper_label, PAPER_COLOR)):
+                                          (axes[1], paper, None, paper_label, PAPER_COLOR)):
         v = values.to_numpy(dtype=float)
-        e = None if err is None else np.nan_to_num(err.reindex(ours.index).to_numpy(dtype=float))
-        x = np.arange(len(rows))
+        e = np.zeros_like(v) if err is None else np.nan_to_num(err.reindex(values.index).to_numpy(dtype=float))
+        x = np.arange(len(v))
         finite = np.isfinite(v)
-        ax.bar(x[finite], v[finite], color=color, width=0.6, yerr=None if e is None else e[finite],
-               capsize=4 if e is not None else 0)
+        ax.bar(x[finite], v[finite], color=color, width=0.6, yerr=None if err is None else e[finite],
+               capsize=4 if err is not None else 0)
         ranks = pd.Series(v).rank(ascending=False, method="min")
-        top = np.nanmax(v + (e if e is not None else 0)) if finite.any() else 1.0
-        low = np.nanmin(v - (e if e is not None else 0)) if finite.any() else 0.0
-        for xi, vi, ei, r in zip(x, v, e if e is not None else np.zeros_like(v), ranks):
+        top = float(np.nanmax(v + e)) if finite.any() else 1.0
+        low = float(np.nanmin(v - e)) if finite.any() else 0.0
+        for xi, vi, ei, r in zip(x, v, e, ranks):
             if np.isfinite(vi):
                 ax.annotate(f"{vi:.3f}\n#{int(r)}", (xi, vi + ei), xytext=(0, 3), textcoords="offset points",
                             ha="center", va="bottom", fontsize=8)
         if reference is not None and ax is axes[0] and np.isfinite(reference):
             ax.axhline(reference, color="k", linestyle="--", linewidth=1, label=f"{reference_label}: {reference:.3f}")
-            ax.legend(fontsize=8, loc="lower right")
+            ax.legend(fontsize=8, loc="lower right", framealpha=0.9)
             top, low = max(top, reference), min(low, reference)
         span = max(top - low, 0.05)
-        ax.set_ylim(max(0.0, low - 0.6 * span), min(1.05, top + 0.5 * span))
-        ax.set_xticks(x, labels=rows, fontsize=8)
+        ax.set_ylim(max(0.0, low - 0.6 * span), min(1.05, top + 0.6 * span))
+        ax.set_xticks(x, labels=[str(i) for i in values.index], fontsize=8)
         ax.set_ylabel(ylabel)
         ax.set_title(label, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
@@ -1050,29 +1057,6 @@ def fold_diagram(n_folds: int, val_counts: Sequence[int] | None = None,
     return fig
 
 
-def study_panels_by_position(ours: pd.Series, paper: pd.Series, ours_sd: pd.Series | None = None,
-                             **kwargs) -> Figure:
-    """:func:`study_panels` for a study whose rows are not the paper's (Table 3 under ``cpu`` trains crops of 0.5 to
-    2 s, the paper 2 to 5 s): rows are matched by position (our first row with the paper's first, and so on; the
-    shorter side is padded with missing values, which leave their bars out) and each panel is labelled with its own
-    rows. Keyword arguments go to :func:`study_panels`. With the same rows on both sides it is :func:`study_panels`."""
-    if list(map(str, ours.index)) == list(map(str, paper.index)):
-        return study_panels(ours, paper, ours_sd, **kwargs)
-    n = max(len(ours), len(paper))
-    slots = [f"#{i}" for i in range(n)]
-
-    def by_slot(series):
-        if series is None:
-            return None
-        return pd.Series(series.to_numpy(dtype=float), index=slots[:len(series)]).reindex(slots)
-
-    fig = study_panels(by_slot(ours), by_slot(paper), by_slot(ours_sd), **kwargs)
-    for ax, rows in zip(fig.axes[:2], (ours.index, paper.index)):
-        labels = [str(r) for r in rows] + [""] * (n - len(rows))
-        ax.set_xticks(np.arange(n), labels=labels, fontsize=8)
-    return fig
-
-
 # ----------------------------------------------------------------------------- inside the networks (its own chapter)
 def filterbank_comparison(banks: Mapping[str, object], floor_db: float = -40.0, max_khz: float | None = None,
                           title: str | None = None) -> Figure:
@@ -1205,6 +1189,50 @@ def embedding_maps(maps: Mapping[str, tuple[np.ndarray, Sequence[str]]], classes
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"{name} ({len(labels)} clips)", fontsize=10)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# ------------------------------------------------------------------------------------- wrong labels (chapter 6)
+def detection_curves(scores: Mapping[str, pd.DataFrame] | pd.DataFrame, marks: Mapping[str, int] | None = None,
+                     title: str | None = None) -> Figure:
+    """How well rankings of suspected wrong labels find the known ones: precision@k (left) and recall@k (right)
+    against k, one line per ranking, and what picking k clips at random gives (dashed, the chance level).
+
+    ``scores``: rows of :func:`audiotag.evaluation.label_noise.detection_scores` (columns ``k``, ``precision``,
+    ``recall``, ``chance precision``, ``chance recall``), best with every k from 1; a mapping ``{name: rows}``
+    draws several rankings of the same clips. ``marks``: ``{label: k}`` vertical dotted lines (e.g. the number of
+    clips flagged)."""
+    if isinstance(scores, pd.DataFrame):
+        scores = {"ranking": scores}
+    if not scores:
+        raise ValueError("no detection scores to draw")
+    fig = _new(10.0, 3.4)
+    axes = fig.subplots(1, 2)
+    colours = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
+    for (name, table), colour in zip(scores.items(), colours):
+        k = table["k"].to_numpy(dtype=float)
+        axes[0].plot(k, table["precision"].to_numpy(dtype=float), color=colour, linewidth=1.4, label=name)
+        axes[1].plot(k, table["recall"].to_numpy(dtype=float), color=colour, linewidth=1.4, label=name)
+    first = next(iter(scores.values()))
+    k = first["k"].to_numpy(dtype=float)
+    axes[0].plot(k, first["chance precision"].to_numpy(dtype=float), "--", color="0.4", linewidth=1,
+                 label="chance (k random clips)")
+    axes[1].plot(k, first["chance recall"].to_numpy(dtype=float), "--", color="0.4", linewidth=1,
+                 label="chance (k random clips)")
+    for label, at in (marks or {}).items():
+        for ax in axes:
+            ax.axvline(at, color="k", linestyle=":", linewidth=1)
+        axes[1].annotate(label, (at, 0.02), xytext=(3, 0), textcoords="offset points", fontsize=7)
+    for ax, what in zip(axes, ("precision@k (share of the top k that is wrong)",
+                               "recall@k (share of the wrong labels in the top k)")):
+        ax.set_xlabel("k (most suspicious clips taken)")
+        ax.set_ylabel(what, fontsize=8)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlim(1, max(k.max(), 2))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="upper right")
     if title:
         fig.suptitle(title)
     return fig

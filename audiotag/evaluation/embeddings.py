@@ -169,8 +169,9 @@ def tsne_map(embeddings: np.ndarray, seed: int = 0, perplexity: float | None = N
     The embeddings are standardised per dimension (units of very different scales would otherwise dominate), and
     reduced to :data:`PCA_DIMS` dimensions by PCA when wider; t-SNE then starts from the PCA layout
     (``init="pca"``: more stable than a random start, and it keeps the global arrangement a little better), with
-    scikit-learn's automatic learning rate. With a PCA start the seed only fixes the randomised SVD, so
-    different seeds give nearly the same map; the same seed gives the identical map.
+    scikit-learn's automatic learning rate. With a PCA start the seed only fixes the randomised SVD, so different
+    seeds give a similar map (the points move, most overlapping pairs stay: chapter 6 measures it); the same seed
+    gives the identical map.
 
     It runs on one thread: scikit-learn's Barnes-Hut t-SNE starts an OpenMP parallel region per iteration, and on a
     small or busy CPU the threads' spin-waiting made it 10-30 times slower than one thread (measured on a 2-core

@@ -143,21 +143,28 @@ def score_table(preds: Mapping[str, Predictions] | Predictions, test: pd.DataFra
     return table
 
 
-def study_row(run, test: pd.DataFrame | None = None) -> dict:
-    """One row of a study table (Tables 3 and 4) from a run of one or more folds: the mean validation accuracy and
+def study_row(run, test: pd.DataFrame | None = None, folds=None) -> dict:
+    """One row of a study table (Tables 3 and 4) from a run of one or more folds (``folds``: only these of its
+    completed folds, e.g. the main run's folds 0 and 1 when it stands for a row): the mean validation accuracy and
     MAP@3 over its folds with their standard deviation (the fold-to-fold spread), the mean stopping epoch, and, with
     test labels (and test predictions in every fold), the public and whole MAP@3 of the mean of its folds' test
     predictions."""
     from audiotag.evaluation.ensembles import mean_predictions
 
     results = run.fold_results()
+    if folds is not None:
+        wanted = {int(k) for k in folds}
+        missing = sorted(wanted - set(results["fold"].astype(int)))
+        if missing:
+            raise EvaluationError(f"{run.path}: no result for fold(s) {missing} of this study row")
+        results = results[results["fold"].astype(int).isin(wanted)]
     row = {"folds": len(results),
            "val acc": float(results["val_acc"].mean()), "val acc sd": float(results["val_acc"].std(ddof=1))
            if len(results) > 1 else float("nan"),
            "val MAP@3": float(results["val_map3"].mean()), "val MAP@3 sd": float(results["val_map3"].std(ddof=1))
            if len(results) > 1 else float("nan"),
            "stopping epoch": float(results["epochs_run"].mean())}
-    folds = run.completed_folds()
+    folds = [int(k) for k in results["fold"]]
     if test is not None and has_test_labels(test) and all(run.fold_test_path(k).exists() for k in folds):
         scores = score_table(mean_predictions([run.fold_test(k) for k in folds], run.name), test)
         row.update({"public MAP@3": float(scores["map3_public"].iloc[0]),

@@ -1,2 +1,2 @@
-"""Stage 6, tagging your own audio (chapter 6): a checkpoint as a function from waveforms to class probabilities
+"""Stage 6, tagging your own audio (chapter 7): a checkpoint as a function from waveforms to class probabilities
 (``predictor``), and tagging audio files with a run or an ensemble of runs (``tagging``, ``audiotag predict``)."""

@@ -1,4 +1,4 @@
-"""Chapter 6, *Tag your own audio*: the helpers the chapter's text uses and the solutions of its exercises.
+"""Chapter 7, *Tag your own audio*: the helpers the chapter's text uses and the solutions of its exercises.
 
 How a trained run tags a clip of any length (:mod:`audiotag.inference`): the file is loaded at the model's rate and
 mixed to mono, cut into evenly spaced windows (crops), each window is scored, the window probabilities are averaged,
