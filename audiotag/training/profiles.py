@@ -4,7 +4,7 @@
     The recipe of section 3.3 for FSDKaggle2018 on a GPU: 44.1 kHz, full-size inputs (3 s waveforms; 299 frames
     resized to 3 x 299 x 299), batch 128 / 16, lr-plateau patience 3 / 4, early stop 10 / 24, 5 / 7 folds.
 ``cpu``
-    The book's default on the embedded synthetic dataset, sized so the whole book builds in about 20 minutes on a
+    The book's default on the embedded synthetic dataset, sized so the whole book builds in about half an hour on a
     2-core laptop while the networks still learn visibly: the same architectures, with shorter crops, a lower rate
     for the raw-waveform net (16 kHz), smaller images (3 x 96 x 96), 3 folds, and a recipe made for short budgets
     (a one-cycle learning rate per batch over 16 / 20 epochs instead of the plateau rule, batches of 16, lighter
