@@ -58,6 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--seconds", type=float, default=None, help="input length for conv1d / baseline")
     sm.add_argument("--size", type=int, default=299, help="image size for inception2d")
     _add_ensemble_and_predict(sub)
+
+    ex = sub.add_parser("export", help="export trained runs to ONNX for the book's page (tag in the browser), each "
+                                       "file checked against its checkpoint")
+    ex.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories, e.g. runs/cpu/2d runs/cpu/1d")
+    ex.add_argument("--dest", required=True, help="folder for the .onnx files and tagger.json")
+    ex.add_argument("--data", required=True, help="dataset whose test clips check the files (and the page offers)")
+    ex.add_argument("--check-clips", type=int, default=None, metavar="N",
+                    help="check on the first N test clips only (default: all)")
+    ex.add_argument("--page-clips", type=int, default=6, metavar="N", help="test clips the page offers (default 6)")
+    ex.add_argument("--no-shrink", action="store_true", help="do not try float16 weights")
     return p
 
 
@@ -109,6 +119,8 @@ def _dispatch(args) -> int:
         return _ensemble(args)
     if args.command == "predict":
         return _predict(args)
+    if args.command == "export":
+        return _export(args)
     if args.command == "suspicious":
         return _suspicious(args)
     return 2
@@ -215,6 +227,9 @@ def _add_ensemble_and_predict(sub) -> None:
     pr.add_argument("--format", choices=("table", "csv", "json"), default="table")
     pr.add_argument("--out", default=None, metavar="FILE", help="write here instead of printing")
     pr.add_argument("--device", default=None, help="auto | cpu | cuda | mps")
+    pr.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                    help="autocast precision (default auto: bf16 on CPUs with native bf16; fp32 computes exactly "
+                         "what the book's page computes)")
 
     su = sub.add_parser("suspicious", help="rank the unverified training clips whose label the runs' out-of-fold "
                                            "predictions contradict most (clips to listen to; flags for training)")
@@ -290,7 +305,7 @@ def _predict(args) -> int:
         return 2
     try:
         table, failures = predict(args.paths, run=args.run or None, ensemble=args.ensemble, top=args.top,
-                                  device=args.device)
+                                  device=args.device, precision=args.precision)
     except (EnsembleError, RunError, PredictionsError, CheckpointError) as exc:
         print(f"audiotag predict: {exc}", file=sys.stderr)
         return 2
@@ -309,6 +324,26 @@ def _predict(args) -> int:
     for failure in failures:
         print(f"audiotag predict: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _export(args) -> int:
+    from audiotag.data.datasets import load_dataset
+    from audiotag.inference.onnx_export import ExportError, export_for_page, page_clips
+    from audiotag.training.runs import RunError
+
+    try:
+        dataset = load_dataset(args.data)
+        test = dataset.test if dataset.test is not None else dataset.train
+        paths = list(test["path"])[: args.check_clips]
+        report = export_for_page(args.runs, args.dest, paths, shrink=not args.no_shrink,
+                                 clips=page_clips(test, args.page_clips), progress=True)
+    except (ExportError, RunError) as exc:
+        print(f"audiotag export: {exc}", file=sys.stderr)
+        return 2
+    print(report.table().to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    print(f"\nwrote {report.manifest} ({report.bytes_models / 1e6:.1f} MB of {report.weights} models, "
+          f"{report.seconds:.0f} s)")
+    return 0
 
 
 def _suspicious(args) -> int:

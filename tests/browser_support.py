@@ -48,6 +48,27 @@ def chromium_executable() -> str | None:
     return None
 
 
+#: Installed in test pages: float64 arrays (and bytes) cross the Playwright bridge as base64 (JSON lists are slow).
+F64_HELPERS = """window.F64 = {
+  pack(values) {
+    const bytes = new Uint8Array(Float64Array.from(values).buffer);
+    let text = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    return btoa(text);
+  },
+  unpack(text) {
+    const raw = atob(text), bytes = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    return new Float64Array(bytes.buffer);
+  },
+  bytes(text) {
+    const raw = atob(text), bytes = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    return bytes;
+  },
+};"""
+
+
 # ----------------------------------------------------------------------------------------------------- server
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     """Serves files without logging every request to stderr."""

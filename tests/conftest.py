@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +50,38 @@ def tone_corpus(tmp_path_factory) -> Path:
     """8 classes x (4 train + 2 test) tone clips, shared read-only by the tests of a session (small, so that
     training tests stay quick on 2 cores)."""
     return make_tone_corpus(tmp_path_factory.mktemp("tone_corpus"), n_classes=8)
+
+
+@dataclass(frozen=True)
+class SmokeBook:
+    """The smoke book built once per test session: its source root, the site, the corpus and the runs."""
+
+    root: Path
+    site: Path
+    data: Path
+    runs: Path
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory) -> SmokeBook:
+    """Every notebook executed under the ``smoke`` profile on a tiny synthetic corpus, and the site built (a few
+    minutes; ``tests/test_book.py`` checks the book, ``tests/test_tagger_browser.py`` tags sounds in its chapter 7).
+
+    ``AUDIOTAG_SMOKE_BOOK=DIR`` reuses a smoke book built before into ``DIR`` (``DIR/synth``, ``DIR/runs``,
+    ``DIR/source`` with its site), to iterate on the book's tests without rebuilding it."""
+    from audiotag.book.build import BookSettings, build_site, execute_notebooks, stage_sources
+    from audiotag.data.synth import generate_corpus
+
+    reuse = os.environ.get("AUDIOTAG_SMOKE_BOOK")
+    if reuse:
+        tmp = Path(reuse)
+        return SmokeBook(tmp / "source", tmp / "source" / "_build" / "html", tmp / "synth", tmp / "runs")
+    tmp = tmp_path_factory.mktemp("book")
+    # 6 clips per class: each smoke fold trains on about 3 per class, enough to pass the learned check above chance.
+    data = generate_corpus(tmp / "synth", clips_per_class=6, test_clips_per_class=1, progress=False)
+    root = stage_sources(tmp / "source")
+    # Half of Table 4 keeps CI quick (make book runs all four rows); the missing rows show as NaN.
+    extra = {"04_inception2d": {"compared_features": ["mfcc", "multires"]}}
+    execute_notebooks(BookSettings("smoke", data, tmp / "runs", extra=extra), root)
+    site = build_site(root)
+    return SmokeBook(root, site, Path(data), tmp / "runs")

@@ -165,3 +165,63 @@ def test_window_crops_cover_the_clip():
     assert np.all(np.diff(starts) <= 150)  # neighbours overlap by at least half a window
     assert window_crops(wave, 300, n_crops=3).shape == (3, 300)
     assert window_crops(np.ones(100, np.float32), 300).shape == (1, 300)  # short clip: one fitted window
+
+
+# ------------------------------------------------------------------------------------------------- resampling
+def test_resampling_filter_meets_its_specification():
+    """The Kaiser design: odd, symmetric, unit gain at 0 Hz, flat pass band up to 91.3 % of the lower Nyquist
+    frequency, at least 100 dB down (less Kaiser's usual ~1 dB of slack) from 100 % on."""
+    from scipy.signal import freqz
+
+    from audiotag.data.audio import (RESAMPLE_ATTENUATION_DB, RESAMPLE_PASSBAND, RESAMPLE_STOPBAND,
+                                     resampling_factors, resampling_filter)
+
+    assert resampling_factors(44100, 16000) == (160, 441)
+    up, down = resampling_factors(48000, 44100)
+    h = resampling_filter(up, down)
+    assert len(h) % 2 == 1 and np.allclose(h, h[::-1]) and h.sum() == pytest.approx(1.0, abs=1e-12)
+    m = max(up, down)
+    w, resp = freqz(h, worN=np.linspace(0, np.pi / m * 1.5, 3000))
+    rel = w / (np.pi / m)
+    db = 20 * np.log10(np.maximum(np.abs(resp), 1e-300))
+    assert np.abs(db[rel <= RESAMPLE_PASSBAND]).max() < 0.01
+    assert db[rel >= RESAMPLE_STOPBAND].max() < -(RESAMPLE_ATTENUATION_DB - 1.5)
+    with pytest.raises(ValueError, match="positive integers"):
+        resampling_factors(44100.5, 16000)
+
+
+def test_resample_is_the_documented_sum_and_removes_what_the_new_rate_cannot_hold():
+    """y[j] = up * sum_i x[i] h[j down + half - i up] (what the page's JavaScript computes), ceil(n up / down)
+    samples; at 16 kHz a 1 kHz tone keeps its amplitude and a 9 kHz one (above the new Nyquist frequency, 8 kHz) is
+    gone."""
+    import math
+
+    from audiotag.data.audio import resample, resampling_filter
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(2000).astype(np.float32)
+    up, down = 160, 441
+    y = resample(x, 44100, 16000)
+    assert len(y) == math.ceil(len(x) * up / down) and y.dtype == np.float32
+    h = np.asarray(resampling_filter(up, down))
+    half = (len(h) - 1) // 2
+    for j in (0, 1, 100, len(y) // 2, len(y) - 1):
+        t = j * down + half
+        i = np.arange(max(0, math.ceil((t - len(h) + 1) / up)), min(len(x) - 1, t // up) + 1)
+        assert y[j] == pytest.approx(up * np.sum(x[i].astype(np.float64) * h[t - i * up]), abs=1e-6)
+    t = np.arange(44100) / 44100
+    core = slice(2000, -2000)
+    assert np.abs(resample(np.sin(2 * np.pi * 1000 * t), 44100, 16000)[core]).max() == pytest.approx(1.0, abs=1e-3)
+    assert np.abs(resample(np.sin(2 * np.pi * 9000 * t), 44100, 16000)[core]).max() < 1e-4
+    assert np.array_equal(resample(x, 16000, 16000), x)
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    """Files written atomically are readable by others (a web server serving the book's models), like open()'s."""
+    import os
+
+    from audiotag.fileio import write_text
+
+    write_text(tmp_path / "a.txt", "x")
+    (tmp_path / "b.txt").write_text("x")
+    assert os.stat(tmp_path / "a.txt").st_mode & 0o777 == os.stat(tmp_path / "b.txt").st_mode & 0o777

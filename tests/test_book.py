@@ -133,19 +133,9 @@ def test_strip_widget_state_and_missing_notebooks(tmp_path):
 
 # ------------------------------------------------------------------------------------------------- the smoke book
 @pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    """The smoke book: a tiny corpus, the six notebooks executed, the site built. Returns (root, site)."""
-    from audiotag.data.synth import generate_corpus
-
-    tmp = tmp_path_factory.mktemp("book")
-    # 6 clips per class: each smoke fold trains on about 3 per class, enough to pass the learned check above chance.
-    data = generate_corpus(tmp / "synth", clips_per_class=6, test_clips_per_class=1, progress=False)
-    root = stage_sources(tmp / "source")
-    # Half of Table 4 keeps CI quick (make book runs all four rows); the missing rows show as NaN.
-    extra = {"04_inception2d": {"compared_features": ["mfcc", "multires"]}}
-    execute_notebooks(BookSettings("smoke", data, tmp / "runs", extra=extra), root)
-    site = build_site(root)
-    return root, site
+def book(smoke_book):
+    """The smoke book (``conftest.smoke_book``, built once per session): ``(root, site)``."""
+    return smoke_book.root, smoke_book.site
 
 
 @pytest.mark.slow

@@ -32,7 +32,8 @@ import numpy as np
 import pytest
 import torch
 
-from browser_support import browser, open_recorded_page, recorded_page, served_site  # noqa: F401  (fixtures)
+from browser_support import (F64_HELPERS, browser, open_recorded_page, recorded_page,  # noqa: F401  (fixtures)
+                             served_site)
 
 from audiotag.book import explorer_page as pages
 from audiotag.data import audio as AUDIO
@@ -131,21 +132,6 @@ def exact_feature(wave: np.ndarray, settings: dict) -> np.ndarray:
                             fmax=s["fmax"], **common)
     return out[None].numpy()
 
-
-#: Installed in the test pages: float64 arrays cross the Playwright bridge as base64 (JSON lists are slow).
-F64_HELPERS = """window.F64 = {
-  pack(values) {
-    const bytes = new Uint8Array(Float64Array.from(values).buffer);
-    let text = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-    return btoa(text);
-  },
-  unpack(text) {
-    const raw = atob(text), bytes = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-    return new Float64Array(bytes.buffer);
-  },
-};"""
 
 JS_FEATURE = """([wave, cfg]) => {
   const f = AudiotagDSP.computeFeature(F64.unpack(wave), cfg);
@@ -528,7 +514,7 @@ def test_dropped_wav_file_is_drawn_with_audiotags_numbers(recorded_page):
 
 def test_chosen_file_is_resampled_and_a_bad_file_is_reported(recorded_page, tmp_path):
     """A 44.1 kHz stereo WAV given to the file input is mixed to mono and resampled to the explorer's rate by the
-    browser (its dominant band matches the package's feature of the soxr-resampled clip); a file that is not audio
+    browser (its dominant band matches the package's feature of the package-resampled clip); a file that is not audio
     gives a message, not an error."""
     open_explorers(recorded_page)
     page = recorded_page.page
@@ -556,7 +542,7 @@ def test_chosen_file_is_resampled_and_a_bad_file_is_reported(recorded_page, tmp_
     assert np.array_equal(js[0, :, middle].argmax(axis=0), ref[0, :, middle].argmax(axis=0))
     peak_diff = float(np.abs(js[0].max() - ref[0].max()))
     loud = ref[0] > ref[0].max() - 30
-    REPORT["browser-resampled 44.1 kHz stereo vs soxr: peak dB diff, max diff within 30 dB of peak"] = (
+    REPORT["browser-resampled 44.1 kHz stereo vs audio.resample: peak dB diff, max diff within 30 dB of peak"] = (
         peak_diff, float(np.abs(js[0] - ref[0])[loud].max()))
     assert peak_diff < 0.5
     # Not audio: a message in the explorer, no error, no redraw.

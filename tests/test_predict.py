@@ -30,8 +30,10 @@ class ToyPredictor:
         self.seen_lengths: list[int] = []
 
     @classmethod
-    def from_checkpoint(cls, path, device=None):
-        return cls(read_json(path)["seed"])
+    def from_checkpoint(cls, path, device=None, precision="auto"):
+        predictor = cls(read_json(path)["seed"])
+        predictor.precision = precision
+        return predictor
 
     def predict_waves(self, waves):
         stats = []
@@ -153,3 +155,18 @@ def test_predict_with_the_real_predictor(tmp_path, audio_dir):
                               run=run.path, device="cpu")
     assert len(table) == 2 and [f.path.endswith("corrupt.wav") for f in failures] == [True]
     assert ((table["prob_1"] > 0) & (table["prob_1"] <= 1)).all()
+
+
+def test_predict_passes_its_precision_to_every_checkpoint(tmp_path, audio_dir, toy_loader, monkeypatch):
+    """``precision`` (``audiotag predict --precision fp32``: what the book's page computes) reaches the loader."""
+    seen = []
+
+    def recording_loader(path, device=None, precision="auto"):
+        seen.append(precision)
+        return ToyPredictor.from_checkpoint(path, device, precision)
+
+    monkeypatch.setattr(predict_module, "load_predictor", recording_loader)
+    run = make_toy_run(tmp_path, "toy", seeds=[1, 2])
+    predict([audio_dir / "tone.wav"], run=run.path, precision="fp32")
+    predict([audio_dir / "tone.wav"], run=run.path)
+    assert seen == ["fp32", "fp32", "auto", "auto"]

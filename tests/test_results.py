@@ -205,3 +205,36 @@ def test_monitor_finds_the_running_cell_and_status_line(tmp_path, monkeypatch):
     assert status.read(line) == "2d fold 1/3: epoch 4/20"
     status.report("too soon")                                  # throttled
     assert status.read(line) == "2d fold 1/3: epoch 4/20"
+
+
+def test_the_page_facts_reach_results_and_the_readme(tmp_path, monkeypatch):
+    """A build that exported the networks for the page records the download; the README's page paragraph gives it,
+    with the measured browser timing when there is one."""
+    from audiotag.book import results as R
+    from audiotag.book import tagger_page
+    from audiotag.book.build import TAGGER_DIR
+
+    manifest = tmp_path / TAGGER_DIR / "tagger.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"bytes": {"models": 118_500_000}, "networks": [
+        {"title": "2D-ConvNet", "weights": "float32", "folds": [{}, {}, {}]},
+        {"title": "1D-ConvNet", "weights": "float32", "folds": [{}, {}, {}]}]}))
+    monkeypatch.setattr("audiotag.book.build.runtime_bytes", lambda: 14_300_000)
+    results = _results(tmp_path)
+    assert results["page"] == {"model_bytes": 118_500_000, "runtime_bytes": 14_300_000, "weights": ["float32"],
+                               "folds": {"2D-ConvNet": 3, "1D-ConvNet": 3}}
+    text = R.page_markdown(results, None)
+    assert "132.8 MB" in text and "3 folds of the 2D-ConvNet and 3 folds of the 1D-ConvNet" in text
+    timing = {"clip_seconds": 10, "browser_seconds": 1.5, "browser_load_seconds": 3.2, "predict_seconds": 0.9,
+              "predict_cli_seconds": 6.0, "predict_what": "float32", "machine": "AMD EPYC, 2 cores",
+              "date": "2026-11-30", "chromium": "Chromium 140", "profile": "cpu",
+              "largest_difference_page_vs_predict": 3e-7}
+    assert "1.50 s in Chromium" in R.page_markdown(results, timing) and "0.90 s with `predict`" in \
+        R.page_markdown(results, timing)
+    monkeypatch.setattr(tagger_page, "MEASURED", tmp_path / "none.json")
+    monkeypatch.setattr(tagger_page.measured_timing, "__defaults__", (tmp_path / "none.json",))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{README_START}\n{README_END}\n{R.PAGE_START}\nOLD PARAGRAPH\n{R.PAGE_END}\n")
+    update_readme(readme, results)
+    assert "OLD PARAGRAPH" not in readme.read_text() and "132.8 MB" in readme.read_text()
+    assert "no export" in R.page_markdown({}, None).lower()

@@ -44,10 +44,18 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 EXECUTED = Path("chapters")
 #: The npm packages the site ships (``package.json``, ``package-lock.json``; ``npm ci`` installs them) and what is
 #: copied from each into the site's static files (``audiotag/book/static/vendor/``, gitignored): MathJax's TeX to
-#: HTML component and its fonts (``_config.yml``: ``mathjax_path``).
+#: HTML component and its fonts (``_config.yml``: ``mathjax_path``), and onnxruntime-web's WebAssembly build (the
+#: runtime of chapter 7's "tag it here" panel, loaded only when the reader opens it: ``static/tagger/``).
 NODE_MODULES = REPO_ROOT / "node_modules"
 VENDOR_DIR = Path("audiotag") / "book" / "static" / "vendor"
-VENDOR_FILES = {"mathjax": ("mathjax/es5", ("tex-chtml.js", "output/chtml/fonts/woff-v2"))}
+VENDOR_FILES = {"mathjax": ("mathjax/es5", ("tex-chtml.js", "output/chtml/fonts/woff-v2")),
+                "onnxruntime-web": ("onnxruntime-web/dist", ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs",
+                                                             "ort-wasm-simd-threaded.wasm"))}
+#: Where chapter 7 exports the networks for the page (ONNX files, ``tagger.json``, a few test clips), relative to a
+#: book root: inside the static files, so the site serves them at ``_static/vendor/tagger/``.
+TAGGER_DIR = VENDOR_DIR / "tagger"
+#: The notebook that exports them (it gets ``page_dir``, the absolute :data:`TAGGER_DIR` of the book it builds).
+TAGGER_NOTEBOOK = "07_tag_your_audio"
 #: Files and folders that make up the book's source besides the executed notebooks.
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "audiotag/book/static")
 #: Marker of the generated corpus (see :mod:`audiotag.data.synth`).
@@ -243,6 +251,13 @@ def vendor_assets(root: str | os.PathLike = REPO_ROOT) -> Path:
     return target
 
 
+def runtime_bytes() -> int:
+    """Bytes of the onnxruntime-web files the page downloads when a reader opens the tagging panel (0 when the
+    npm packages are not installed yet)."""
+    src, parts = VENDOR_FILES["onnxruntime-web"]
+    return sum((NODE_MODULES / src / p).stat().st_size for p in parts if (NODE_MODULES / src / p).is_file())
+
+
 def execute_notebooks(settings: BookSettings, root: str | os.PathLike = REPO_ROOT,
                       names: tuple[str, ...] | list[str] | None = None, log_output: bool = False,
                       monitor_interval: float | None = 5.0, seconds: dict | None = None) -> list[Path]:
@@ -277,7 +292,10 @@ def execute_notebooks(settings: BookSettings, root: str | os.PathLike = REPO_ROO
             print(f"executing {source.relative_to(REPO_ROOT)} ({settings.profile}) ...", flush=True)
             try:
                 with monitor.watch(name, target) if monitor else contextlib.nullcontext():
-                    papermill.execute_notebook(str(source), str(target), parameters=settings.parameters(name),
+                    parameters = settings.parameters(name)
+                    if name == TAGGER_NOTEBOOK:
+                        parameters.setdefault("page_dir", str((Path(root) / TAGGER_DIR).resolve()))
+                    papermill.execute_notebook(str(source), str(target), parameters=parameters,
                                                cwd=str(NOTEBOOK_DIR), kernel_name="python3", progress_bar=False,
                                                log_output=log_output,
                                                execution_timeout=CELL_TIMEOUT.get(settings.profile))

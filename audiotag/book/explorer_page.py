@@ -78,7 +78,7 @@ def wav_bytes(wave: np.ndarray, sample_rate: int) -> bytes:
 
 
 def encode_clips(clips: Iterable[Clip], rate: int, max_seconds: float) -> list[dict]:
-    """The clips as the explorers' JSON entries ``{label, name, sample_rate, wav}``: resampled to ``rate`` (soxr),
+    """The clips as the explorers' JSON entries ``{label, name, sample_rate, wav}``: resampled to ``rate`` (``audio.resample``),
     mono, the first ``max_seconds``, 16-bit WAV in base64. Names default to the label (numbered when repeated)."""
     entries, seen = [], {}
     for clip in clips:

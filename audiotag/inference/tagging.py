@@ -92,11 +92,11 @@ def find_audio(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> tuple[
     return unique, failures
 
 
-def load_predictor(path: str | os.PathLike, device=None):
+def load_predictor(path: str | os.PathLike, device=None, precision: str = "auto"):
     """The real loader: :meth:`audiotag.inference.predictor.Predictor.from_checkpoint`."""
     from audiotag.inference.predictor import Predictor
 
-    return Predictor.from_checkpoint(path, device=device)
+    return Predictor.from_checkpoint(path, device=device, precision=precision)
 
 
 @dataclass
@@ -127,11 +127,12 @@ def _members(runs: list[RunDir], spec: EnsembleSpec | None, device, loader: Call
 
 
 def predict_files(paths, run=None, ensemble: EnsembleSpec | str | None = None, device=None,
-                  loader: Callable | None = None) -> tuple[Predictions, list[PredictFailure]]:
+                  loader: Callable | None = None, precision: str = "auto") -> tuple[Predictions, list[PredictFailure]]:
     """Class probabilities for every readable file: a :class:`Predictions` whose ``fnames`` are the file paths.
 
     ``run``: a run directory or a list of them (or ``None`` when the ensemble spec lists ``runs=``).
-    ``loader(checkpoint_path, device)`` builds a predictor (default :func:`load_predictor`); any object with
+    ``loader(checkpoint_path, device)`` builds a predictor (default :func:`load_predictor` with ``precision``:
+    ``auto`` is bf16 autocast on CPUs with native bf16, ``fp32`` computes as the book's page does); any object with
     ``classes``, ``sample_rate`` and ``predict_waves(list of arrays) -> (n, n_classes)`` works.
     """
     spec = EnsembleSpec.parse(ensemble) if isinstance(ensemble, str) else ensemble
@@ -141,7 +142,10 @@ def predict_files(paths, run=None, ensemble: EnsembleSpec | str | None = None, d
         raise EnsembleError("no run given: pass run=... (or runs=... in the ensemble spec)")
     runs = as_runs(run)
     classes = check_runs_compatible(runs)
-    members, method = _members(runs, spec, device, loader or load_predictor)
+    if loader is None:
+        def loader(path, device=None):
+            return load_predictor(path, device, precision)
+    members, method = _members(runs, spec, device, loader)
     for m in members:
         if tuple(m.predictor.classes) != classes:
             raise PredictionsError(f"a checkpoint of run {m.run!r} predicts classes that differ from the run's config")
@@ -186,7 +190,7 @@ def top_tags(preds: Predictions, top: int = 3) -> pd.DataFrame:
 
 
 def predict(paths, run=None, ensemble: EnsembleSpec | str | None = None, top: int = 3, device=None,
-            loader: Callable | None = None) -> tuple[pd.DataFrame, list[PredictFailure]]:
+            loader: Callable | None = None, precision: str = "auto") -> tuple[pd.DataFrame, list[PredictFailure]]:
     """Tag audio files: ``(table, failures)``.
 
     ``paths``: files and/or folders (searched recursively for :func:`audio_extensions`). ``run``: one run
@@ -196,7 +200,7 @@ def predict(paths, run=None, ensemble: EnsembleSpec | str | None = None, top: in
     """
     if not 1 <= top:
         raise ValueError(f"top must be at least 1, got {top}")
-    preds, failures = predict_files(paths, run, ensemble, device, loader)
+    preds, failures = predict_files(paths, run, ensemble, device, loader, precision)
     return top_tags(preds, min(top, len(preds.classes))), failures
 
 

@@ -13,6 +13,9 @@ Text helpers:
   windows a :class:`~audiotag.inference.predictor.Predictor` scores and what each window says;
 * :func:`fold_probabilities`, :func:`fold_table` - every fold's probabilities for one file, and their means;
 * :func:`rank_of` - a class's place in a clip's ranking (ties broken as ``top_tags`` and MAP@3 break them);
+* :func:`resampler_sensitivity` - how much the 1D-ConvNet's probabilities move with another resampler;
+* :func:`shrink_verdict`, :func:`timing_sentence` - the export's float16 decision and the browser's measured time,
+  in words, from the numbers;
 
 Exercises (labels ``ex-tag-*``):
 
@@ -21,7 +24,8 @@ Exercises (labels ``ex-tag-*``):
 * ``ex-tag-noise``: :func:`mix_at_snr`, :func:`noisy_versions`, :func:`tag_under_noise` - when does added noise
   change the top tag?;
 * ``ex-tag-rank``: :func:`true_label_ranks` - where the true label sits in each file's ranking.
-* ``ex-tag-own`` (your own recordings, in JupyterLab or with ``audiotag predict``) is answered in words.
+* ``ex-tag-own``: :func:`page_clip_tags` - ``predict`` on the page panel's test clips (the panel must agree); your
+  own recordings are answered in words.
 """
 from __future__ import annotations
 
@@ -369,3 +373,84 @@ def true_label_ranks(preds: Predictions, truth: Mapping[str, str]) -> pd.DataFra
     return pd.DataFrame(rows).set_index("file")
 
 
+
+
+# --------------------------------------------------------------------------------------------- tag it here (page)
+def resampler_sensitivity(files: Sequence[str | os.PathLike], run, loader: Callable | None = None) -> pd.DataFrame:
+    """Each readable file tagged by ``run`` (its folds averaged) twice: on audio resampled by the package's filter
+    (:func:`audiotag.data.audio.resample`, what the page computes too) and by ``scipy.signal.resample_poly``'s
+    default filter (Kaiser, beta 5, 10 zero crossings per side). One row per file: the top tag, its probability both
+    ways, and the largest difference over the 41 classes."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    from audiotag.data.audio import AudioError, load_audio
+    from audiotag.inference import tagging
+    from audiotag.training.runs import RunDir
+
+    load = loader or tagging.load_predictor
+    r = RunDir(run)
+    predictors = [load(r.checkpoint_path(k), None) for k in r.completed_folds()]
+    rate = int(predictors[0].sample_rate)
+    rows = []
+    for f in files:
+        try:
+            native, native_rate = player_wave(f)
+            ours = load_audio(f, rate)
+        except (AudioError, RuntimeError, ValueError):
+            continue                                  # an unreadable file: reported elsewhere in the chapter
+        g = gcd(native_rate, rate)
+        theirs = resample_poly(native.astype(np.float64), rate // g, native_rate // g).astype(np.float32)
+        p_ours = np.mean([p.predict_waves([ours])[0] for p in predictors], axis=0)
+        p_theirs = np.mean([p.predict_waves([theirs])[0] for p in predictors], axis=0)
+        top = int(np.argmax(p_ours))
+        rows.append({"file": Path(f).name, "top tag": predictors[0].classes[top], "p (our filter)": p_ours[top],
+                     "p (scipy's default)": p_theirs[top], "largest difference": float(np.abs(p_ours - p_theirs).max()),
+                     "same top tag": bool(np.argmax(p_theirs) == top)})
+    return pd.DataFrame(rows)
+
+
+def shrink_verdict(table: pd.DataFrame, weights: str) -> str:
+    """The export's float16 decision in a sentence, from its table (columns of
+    :meth:`audiotag.inference.onnx_export.ExportReport.table`)."""
+    full = table["float32 MB"].sum()
+    if "float16 MB" not in table:
+        return f"The page gets the float32 files ({full:.1f} MB); float16 weights were not tried."
+    half, worst = table["float16 MB"].sum(), table["float16 max |diff|"].max()
+    same = table["float16 top-3 identical"].min()
+    verdict = ("Every clip kept its top 3, so the page gets the float16 files." if weights == "float16" else
+               "Not every clip kept its top 3, so the page gets the float32 files.")
+    return (f"float32: {full:.1f} MB, largest difference from PyTorch {table['float32 max |diff|'].max():.1e}. "
+            f"float16 would be {half:.1f} MB, with differences up to {worst:.4f} and the same top 3 (in order) on "
+            f"{same:.1%} of the test clips for the worst fold. {verdict}")
+
+
+def timing_sentence(timing: Mapping | None) -> str:
+    """The measured time to tag a 10 s clip in the browser and with ``audiotag predict``, in words."""
+    if not timing:
+        return ("The time to tag a clip in the browser has not been measured on this machine yet "
+                "(benchmarks/tagger_browser.py measures it).")
+    return (f"Measured on {timing['machine']} ({timing['profile']} profile networks, {timing['chromium']}): tagging "
+            f"a {timing['clip_seconds']:g} s clip took {timing['browser_seconds']:.2f} s in the browser and "
+            f"{timing['predict_seconds']:.2f} s with `audiotag predict` ({timing['predict_what']}), "
+            f"on {timing['date']}.")
+
+
+def page_clip_tags(manifest: str | os.PathLike, runs) -> pd.DataFrame:
+    """``predict`` in float32 (each run's folds averaged, runs averaged) on the test clips the page's manifest lists:
+    the numbers its panel must show (the page computes in float32; bf16 autocast would move them by about 1e-3)."""
+    import json
+
+    from audiotag.inference.tagging import predict_files, top_tags
+
+    manifest = Path(manifest)
+    clips = json.loads(manifest.read_text())["clips"]
+    paths = [str(manifest.parent / c["file"]) for c in clips]
+    preds, _ = predict_files(paths, run=list(runs), precision="fp32")
+    table = top_tags(preds, 3)
+    labels = {str(manifest.parent / c["file"]): c.get("label") for c in clips}
+    table.insert(1, "true label", [labels.get(f) for f in table["file"]])
+    table["file"] = [Path(f).name for f in table["file"]]
+    return table.rename(columns={f"{k}_{i}": f"{'tag' if k == 'tag' else 'p'} {i}" for k in ("tag", "prob")
+                                 for i in (1, 2, 3)})

@@ -545,10 +545,11 @@
   }
 
   /**
-   * Parse a RIFF WAV file (PCM 8/16/24/32-bit or 32/64-bit float) into {sampleRate, channels, samples}, samples a
-   * mono Float64Array (the channels' mean), 16-bit values read as int / 32768 like libsndfile and the browsers.
+   * The layout of a RIFF WAV file: {format, channels, sampleRate, bits, frames, read(frame, channel)}, `read`
+   * giving a sample as libsndfile's normalised float reading does (PCM: int / 2^(bits - 1), unsigned 8-bit centred
+   * on 128; float as stored). Throws on a file that is not WAV or an encoding it cannot read.
    */
-  function decodeWav(bytes) {
+  function wavLayout(bytes) {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const tag = (at) => String.fromCharCode(bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]);
     if (bytes.length < 12 || tag(0) !== 'RIFF' || tag(8) !== 'WAVE') throw new Error('not a RIFF/WAVE file');
@@ -565,6 +566,7 @@
       at += 8 + size + (size % 2);
     }
     if (!fmt || !data) throw new Error('WAV file without fmt or data chunk');
+    if (!(fmt.channels >= 1)) throw new Error('WAV file with no channels');
     const width = fmt.bits / 8, frames = Math.floor(data.size / (width * fmt.channels));
     const read = {
       '1:8': (o) => (view.getUint8(o) - 128) / 128,
@@ -575,13 +577,23 @@
       '3:64': (o) => view.getFloat64(o, true),
     }[`${fmt.format}:${fmt.bits}`];
     if (!read) throw new Error(`unsupported WAV encoding (format ${fmt.format}, ${fmt.bits} bits)`);
-    const samples = new Float64Array(frames);
-    for (let i = 0; i < frames; i++) {
+    return Object.assign({}, fmt, { frames,
+      read: (frame, channel) => read(data.offset + (frame * fmt.channels + channel) * width) });
+  }
+
+  /**
+   * Parse a RIFF WAV file (PCM 8/16/24/32-bit or 32/64-bit float) into {sampleRate, channels, samples}, samples a
+   * mono Float64Array (the channels' mean), 16-bit values read as int / 32768 like libsndfile and the browsers.
+   */
+  function decodeWav(bytes) {
+    const wav = wavLayout(bytes);
+    const samples = new Float64Array(wav.frames);
+    for (let i = 0; i < wav.frames; i++) {
       let sum = 0;
-      for (let c = 0; c < fmt.channels; c++) sum += read(data.offset + (i * fmt.channels + c) * width);
-      samples[i] = sum / fmt.channels;
+      for (let c = 0; c < wav.channels; c++) sum += wav.read(i, c);
+      samples[i] = sum / wav.channels;
     }
-    return { sampleRate: fmt.sampleRate, channels: fmt.channels, samples };
+    return { sampleRate: wav.sampleRate, channels: wav.channels, samples };
   }
 
   /** A mono 16-bit PCM WAV file of `samples` (clipped to [-1, 1], scaled by 32767), for an <audio> player. */
@@ -599,10 +611,299 @@
     return bytes;
   }
 
+  // ------------------------------------------------------------------------------------------------- resampling
+  // audiotag.data.audio.resample, sample for sample: zero-stuff by `up`, low-pass with one Kaiser-windowed sinc, keep
+  // every `down`-th sample (scipy.signal.resample_poly with our filter). The book's tagger (static/tagger/) feeds
+  // the networks through this, so the page hears what `audiotag predict` hears.
+
+  /** The resampling filter's band edges (fractions of the lower rate's Nyquist frequency) and attenuation (dB). */
+  const RESAMPLER = { passband: 0.913, stopband: 1.0, attenuation_db: 100 };
+
+  function gcd(a, b) {
+    while (b) { const t = a % b; a = b; b = t; }
+    return a;
+  }
+
+  /** [up, down]: the rate ratio target / orig in lowest terms (44100 to 16000: [160, 441]). */
+  function resamplingFactors(orig, target) {
+    if (!(Number.isInteger(orig) && Number.isInteger(target) && orig >= 1 && target >= 1)) {
+      throw new Error(`sample rates must be positive integers, got ${orig} and ${target}`);
+    }
+    const g = gcd(orig, target);
+    return [target / g, orig / g];
+  }
+
+  /** The modified Bessel function I0(x) by its power series sum_k ((x / 2)^k / k!)^2 (all terms positive). */
+  function besselI0(x) {
+    const q = (x * x) / 4;
+    let term = 1, sum = 1;
+    for (let k = 1; k < 1000; k++) {
+      term *= q / (k * k);
+      sum += term;
+      if (term <= sum * 1e-17) break;
+    }
+    return sum;
+  }
+
+  /**
+   * The low-pass FIR filter of a resampling by up / down (audio.resampling_filter), Kaiser's window method: with
+   * m = max(up, down), transition width w = (stopband - passband) pi / m, N = ceil((A - 7.95) / (2.285 w)) made
+   * odd, beta = 0.1102 (A - 8.7); tap k (centre c = (N - 1) / 2) is f sinc(f (k - c)) I0(beta sqrt(1 - ((k - c) /
+   * c)^2)) / I0(beta) with f = (passband + stopband) / (2 m); the taps sum to 1. A Float64Array (memoised: treat it
+   * as read-only).
+   */
+  const resamplingFilter = memo(function (up, down, passband = RESAMPLER.passband, stopband = RESAMPLER.stopband,
+    attenuationDb = RESAMPLER.attenuation_db) {
+    const m = Math.max(up, down);
+    const width = ((stopband - passband) * Math.PI) / m;
+    const nTaps = Math.ceil((attenuationDb - 7.95) / (2.285 * width)) | 1;
+    const beta = 0.1102 * (attenuationDb - 8.7);
+    const cutoff = (passband + stopband) / (2 * m);
+    const c = (nTaps - 1) / 2, i0Beta = besselI0(beta);
+    const taps = new Float64Array(nTaps);
+    let sum = 0;
+    for (let k = 0; k < nTaps; k++) {
+      const y = Math.PI * (cutoff * (k - c));                          // numpy.sinc(x) = sin(pi x) / (pi x)
+      const sinc = y === 0 ? 1 : Math.sin(y) / y;
+      const r = (k - c) / c;
+      const kaiser = nTaps === 1 ? 1 : besselI0(beta * Math.sqrt(Math.max(0, 1 - r * r))) / i0Beta;
+      taps[k] = cutoff * sinc * kaiser;
+      sum += taps[k];
+    }
+    for (let k = 0; k < nTaps; k++) taps[k] /= sum;
+    return taps;
+  }, 8);
+
+  /**
+   * `wave` (any array of numbers) at `orig` Hz resampled to `target` Hz (audio.resample): ceil(n up / down) samples,
+   * y[j] = sum_i x[i] (up h[j down + (N - 1) / 2 - i up]) over the taps that exist, summed in float64 and returned
+   * as a Float32Array (Python casts to float32). Equal rates: a float32 copy.
+   */
+  function resample(wave, orig, target) {
+    if (orig === target) return Float32Array.from(wave);
+    const [up, down] = resamplingFactors(orig, target);
+    const h = resamplingFilter(up, down, RESAMPLER.passband, RESAMPLER.stopband, RESAMPLER.attenuation_db);
+    const nTaps = h.length, half = (nTaps - 1) / 2, n = wave.length;
+    const total = n * up;
+    const nOut = Math.floor(total / down) + (total % down ? 1 : 0);
+    const out = new Float32Array(nOut);
+    for (let j = 0; j < nOut; j++) {
+      const t = j * down + half;                                        // index of x[0]'s tap: t - i up
+      const iMax = Math.min(n - 1, Math.floor(t / up));
+      const iMin = t - nTaps + 1 > 0 ? Math.ceil((t - nTaps + 1) / up) : 0;
+      let sum = 0;
+      for (let i = iMin, k = t - iMin * up; i <= iMax; i++, k -= up) sum += wave[i] * (up * h[k]);
+      out[j] = sum;
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------------ decoding
+  /**
+   * The mean of equal-length channels as numpy's float32 mean does it (sum in float32, then divided by the count),
+   * which is what load_audio's `data.mean(axis=1)` gives; one channel is copied to float32.
+   */
+  function mixChannels(channels) {
+    const n = channels[0].length, out = new Float32Array(n);
+    if (channels.length === 1) { out.set(channels[0]); return out; }
+    const sum = new Float32Array(1);
+    for (let i = 0; i < n; i++) {
+      sum[0] = channels[0][i];
+      for (let c = 1; c < channels.length; c++) sum[0] += Math.fround(channels[c][i]);
+      out[i] = sum[0] / channels.length;
+    }
+    return out;
+  }
+
+  /**
+   * A WAV file as load_audio reads it before resampling: {sampleRate, channels, samples}, samples a Float32Array,
+   * each sample read as a float32 the way libsndfile normalises it, the channels mixed by mixChannels.
+   */
+  function decodeWavFloat32(bytes) {
+    const wav = wavLayout(bytes);
+    const channels = [];
+    for (let c = 0; c < wav.channels; c++) {
+      const x = new Float32Array(wav.frames);
+      for (let i = 0; i < wav.frames; i++) x[i] = wav.read(i, c);
+      channels.push(x);
+    }
+    return { sampleRate: wav.sampleRate, channels: wav.channels, samples: mixChannels(channels) };
+  }
+
+  /**
+   * What kind of audio file `bytes` (Uint8Array) starts like, and its sample rate where the header gives it:
+   * {format: "wav" | "flac" | "vorbis" | "opus" | "other", sampleRate: number | null} (FLAC also `bits`, its bits per
+   * sample). FLAC's rate is the 20 bits of its STREAMINFO block (after an optional ID3v2 tag), Ogg Vorbis' the rate
+   * of its identification header; Opus always decodes at 48 kHz.
+   */
+  function sniffAudio(bytes) {
+    const text = (at, n) => String.fromCharCode.apply(null, bytes.subarray(at, at + n));
+    if (bytes.length >= 12 && text(0, 4) === 'RIFF' && text(8, 4) === 'WAVE') {
+      let rate = null;
+      try { rate = wavLayout(bytes).sampleRate; } catch (e) { /* reported when decoded */ }
+      return { format: 'wav', sampleRate: rate };
+    }
+    let at = 0;
+    if (bytes.length >= 10 && text(0, 3) === 'ID3') {                   // ID3v2: 10-byte header, syncsafe size
+      const size = ((bytes[6] & 127) << 21) | ((bytes[7] & 127) << 14) | ((bytes[8] & 127) << 7) | (bytes[9] & 127);
+      at = 10 + size + (bytes[5] & 0x10 ? 10 : 0);
+    }
+    if (bytes.length >= at + 22 && text(at, 4) === 'fLaC' && (bytes[at + 4] & 127) === 0) {
+      const s = at + 8;                             // STREAMINFO: rate in bits 80..99, bits per sample - 1 in 103..107
+      const rate = (bytes[s + 10] << 12) | (bytes[s + 11] << 4) | (bytes[s + 12] >> 4);
+      const bits = (((bytes[s + 12] & 1) << 4) | (bytes[s + 13] >> 4)) + 1;
+      return { format: 'flac', sampleRate: rate || null, bits };
+    }
+    if (bytes.length >= 4 && text(0, 4) === 'OggS') {
+      const head = text(0, Math.min(bytes.length, 512));
+      const v = head.indexOf('\x01vorbis');
+      if (v >= 0 && v + 16 <= bytes.length) {
+        const rate = bytes[v + 12] | (bytes[v + 13] << 8) | (bytes[v + 14] << 16) | (bytes[v + 15] << 24);
+        return { format: 'vorbis', sampleRate: rate > 0 ? rate : null };
+      }
+      if (head.indexOf('OpusHead') >= 0) return { format: 'opus', sampleRate: 48000 };
+    }
+    return { format: 'other', sampleRate: null };
+  }
+
+  /**
+   * A browser-decoded channel of 16-bit (or narrower) integer audio, read back as int / 32768 like libsndfile.
+   * Chromium scales positive 16-bit samples by 1 / 32767 and negative ones by 1 / 32768; when every positive sample
+   * is an integer over 32767 (and not all are integers over 32768) they are rescaled, otherwise (a browser that
+   * already divides by 32768, or not integer audio) the channel is returned unchanged. Works in place.
+   */
+  function restoreInt16(channel) {
+    let over32768 = true, over32767 = true;
+    for (let i = 0; i < channel.length && (over32767 || over32768); i++) {
+      const v = channel[i];
+      if (v <= 0) continue;
+      if (!Number.isInteger(v * 32768)) over32768 = false;
+      if (Math.abs(v * 32767 - Math.round(v * 32767)) > 1e-3) over32767 = false;
+    }
+    if (over32768 || !over32767) return channel;
+    for (let i = 0; i < channel.length; i++) if (channel[i] > 0) channel[i] = Math.round(channel[i] * 32767) / 32768;
+    return channel;
+  }
+
+  // -------------------------------------------------------------------------------------------------- windows
+  /** round() with ties to even, as numpy rounds. */
+  function roundHalfEven(x) {
+    const r = Math.round(x);                                            // ties go up
+    return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  }
+
+  /** numpy.linspace(start, stop, num) (endpoint included): i * step + start, the last point exactly stop. */
+  function linspace(start, stop, num) {
+    const out = new Float64Array(num);
+    if (num === 1) { out[0] = start; return out; }
+    const div = num - 1, delta = stop - start, step = delta / div;
+    for (let i = 0; i < num; i++) out[i] = (step === 0 ? (i / div) * delta : i * step) + start;
+    out[num - 1] = stop;
+    return out;
+  }
+
+  /**
+   * Crop starts of one clip of `length` bank units (samples or frames) for crops of `n` units, as
+   * ClipBank.center_crops / window_crops choose them. `inference`: {mode: "windows" | "center", n_crops (null: enough
+   * windows to overlap by half, ceil(2 L / n) - 1), max_crops}. Windows span max(length, n) and start at
+   * round(linspace(0, max(length, n) - n, k)) (ties to even).
+   */
+  function windowStarts(length, n, inference) {
+    const mode = inference.mode == null ? 'windows' : inference.mode;
+    if (mode === 'center') return [Math.floor(Math.max(length - n, 0) / 2)];
+    if (mode !== 'windows') throw new Error(`unknown inference mode ${mode}; use "windows" or "center"`);
+    const span = Math.max(length, n);
+    let k = inference.n_crops != null ? inference.n_crops : Math.max(1, Math.floor((2 * span + n - 1) / n) - 1);
+    k = Math.max(1, Math.min(k, inference.max_crops == null ? 8 : inference.max_crops));
+    return Array.from(linspace(0, span - n, k), roundHalfEven);
+  }
+
+  /**
+   * Crops of a clip item (ClipBank._gather): `data` holds `depth` rows of `length` units ([row][unit], e.g. a
+   * feature's [channel][mel][frame]); crop c is units starts[c] .. starts[c] + n - 1 of every row, wrapping around a
+   * short clip ("repeat") or holding its last unit and zeroing past the end ("pad"). Returns a Float32Array laid
+   * out [crop][row][unit].
+   */
+  function gatherCrops(data, depth, length, starts, n, policy = 'repeat') {
+    if (policy !== 'repeat' && policy !== 'pad') throw new Error(`unknown short-clip policy ${policy}; use "repeat" or "pad"`);
+    const out = new Float32Array(starts.length * depth * n);
+    starts.forEach((start, c) => {
+      for (let r = 0; r < depth; r++) {
+        const src = r * length, dst = (c * depth + r) * n;
+        for (let j = 0; j < n; j++) {
+          const p = start + j;
+          if (p < length) out[dst + j] = data[src + p];
+          else if (policy === 'repeat') out[dst + j] = data[src + (p % length)];
+          // "pad": zero (the typed array's initial value)
+        }
+      }
+    });
+    return out;
+  }
+
+  /** Why the page cannot compute a FeatureConfig (dict) like audiotag does: a list of reasons (empty: it can). */
+  function pageFeatureProblems(cfg) {
+    const problems = [];
+    if (cfg.trim_silence) problems.push('trim_silence (silence trimming before cropping)');
+    if (cfg.kind === 'waveform') return problems;
+    if (!KINDS.includes(cfg.kind)) return problems.concat([`feature kind ${cfg.kind}`]);
+    if (cfg.window != null && cfg.window !== 'hamming') problems.push(`window ${cfg.window} (the page has hamming)`);
+    const windowIsFft = cfg.kind === 'multires' || (cfg.kind === 'spectrogram' && cfg.spectrogram_n_fft != null);
+    if (!windowIsFft && cfg.win_length != null && cfg.win_length !== cfg.n_fft) problems.push(`win_length ${cfg.win_length} != n_fft`);
+    if (cfg.center === false) problems.push('center=False frames');
+    if (cfg.magnitude) problems.push('magnitude spectrograms');
+    if (cfg.kind !== 'spectrogram' && cfg.mel_scale != null && cfg.mel_scale !== 'slaney') problems.push(`mel_scale ${cfg.mel_scale}`);
+    if (cfg.log != null && cfg.log !== 'db') problems.push(`log ${cfg.log}`);
+    return problems;
+  }
+
+  /**
+   * A clip's bank item (InputPipeline.clip_item) from its waveform at cfg.sample_rate: {depth, length, data, shape}
+   * with data [row][unit]; the waveform itself (1 x N) for kind "waveform", else the dB feature of the whole clip
+   * (computeFeature: C x F x T, depth C * F). Throws for settings the page cannot compute (pageFeatureProblems).
+   */
+  function clipItem(wave, cfg) {
+    const problems = pageFeatureProblems(cfg);
+    if (problems.length) throw new Error(`the page cannot compute these feature settings: ${problems.join('; ')}`);
+    if (cfg.kind === 'waveform') return { depth: 1, length: wave.length, data: wave, shape: [1] };
+    const f = computeFeature(wave, cfg);
+    return { depth: f.channels * f.rows, length: f.frames, data: f.data, shape: [f.channels, f.rows] };
+  }
+
+  // --------------------------------------------------------------------------------------------- probabilities
+  /** The element-wise mean of equal-length arrays (window probabilities of a clip, folds of a network). */
+  function meanOf(rows) {
+    const out = new Float64Array(rows[0].length);
+    for (const row of rows) for (let i = 0; i < out.length; i++) out[i] += row[i];
+    for (let i = 0; i < out.length; i++) out[i] /= rows.length;
+    return out;
+  }
+
+  /** ensembles.arithmetic_mean of one clip: the weighted mean (weights normalised; default equal), divided by its sum. */
+  function combineMean(rows, weights) {
+    const w = weights || rows.map(() => 1);
+    const total = w.reduce((a, b) => a + b, 0);
+    const out = new Float64Array(rows[0].length);
+    rows.forEach((row, m) => { for (let i = 0; i < out.length; i++) out[i] += (w[m] / total) * row[i]; });
+    const sum = out.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < out.length; i++) out[i] = sum > 0 ? out[i] / sum : 1 / out.length;
+    return out;
+  }
+
+  /** Indices of the k largest values, ties to the lower index (numpy.argsort(-p, kind="stable")[:k]). */
+  function topIndices(values, k) {
+    const order = Array.from(values, (_, i) => i);
+    order.sort((a, b) => (values[b] - values[a]) || (a - b));
+    return order.slice(0, k);
+  }
+
   root.AudiotagDSP = {
     AMIN, KINDS, hammingWindow, fft, rfft, nFrames, stftPower, hzToMel, melToHz, melFrequencies, melFilterbank,
     melFilterbankDense, applyFilterbank, powerToDb, dctMatrix, matmul, normalizeWave, fitLength, centerCrop, computeFeature,
     standardize, range, mulberry32, mix, mixFeatures, sampleErasingBox, sampleSpecAugment, maskOf, applyMask,
     base64ToBytes, decodeWav, encodeWav,
+    // the page tagger (static/tagger/)
+    RESAMPLER, resamplingFactors, besselI0, resamplingFilter, resample, mixChannels, decodeWavFloat32, sniffAudio,
+    restoreInt16,     roundHalfEven, linspace, windowStarts, gatherCrops, pageFeatureProblems, clipItem, meanOf, combineMean, topIndices,
   };
 })(typeof window !== 'undefined' ? window : globalThis);
