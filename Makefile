@@ -3,12 +3,16 @@
 #   make test   - set up, run the test suite
 #   make lab    - open the notebooks live in JupyterLab
 # Reproduce the paper on FSDKaggle2018 with a GPU:  make book PROFILE=paper DATA=/path/to/FSDKaggle2018
+#   ... on 8 GPUs, one fold per GPU at a time:    make book PROFILE=paper DATA=... JOBS=8
+#   ... on a SLURM cluster (a job array per run): make book PROFILE=paper DATA=... JOBS=slurm
+#       (options from AUDIOTAG_SLURM_PARTITION, _TIME (minutes), _GPUS, _CPUS, _LOG_DIR)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= cpu
 DATA    ?= data/synth
 RUNS    ?= runs/$(PROFILE)
+JOBS    ?= 1
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
@@ -52,7 +56,8 @@ synth: setup
 # PROFILE into chapters/, render the site with jupyter-book build -W; prints where the site is and writes
 # build/results.json (scores, wall time, machine, commit; `audiotag report` makes the README table from it).
 book: setup
-	$(PY) -m audiotag.book --profile $(PROFILE) --data $(DATA) --runs $(RUNS) $(if $(filter data/synth,$(DATA)),--synth)
+	$(PY) -m audiotag.book --profile $(PROFILE) --data $(DATA) --runs $(RUNS) --jobs $(JOBS) \
+	  $(if $(filter data/synth,$(DATA)),--synth)
 
 # The notebooks live in JupyterLab from the project's virtualenv (the ipywidgets explorers need a kernel). Opens on
 # 127.0.0.1:8888; LAB_ARGS adds options, e.g. make lab LAB_ARGS="--no-browser --port 8890".

@@ -10,10 +10,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="get or make datasets").add_subparsers(dest="data_command", required=True)
-    dl = data.add_parser("download", help="download a public dataset (resumable, MD5-verified)")
+    dl = data.add_parser("download", help="download a public dataset (resumable, MD5-verified), or with "
+                         "--per-class a few clips per class of it (read out of the zips by HTTP Range, CRC-checked)")
     dl.add_argument("name", choices=["fsdkaggle2018"])
     dl.add_argument("--dest", required=True, help="directory to download and extract into")
-    dl.add_argument("--base-url", default=None, help="mirror of the Zenodo record's files (default: Zenodo)")
+    dl.add_argument("--base-url", default=None, help="API root of a mirror serving the Zenodo record's JSON "
+                    "(URL/records/2552860; default: Zenodo)")
+    dl.add_argument("--per-class", type=int, default=None, metavar="N",
+                    help="only N training clips of every class (verified ones first, fixed seed), fetched by HTTP "
+                         "Range into a Kaggle-layout folder; default: the whole dataset (~5 GB)")
+    dl.add_argument("--test-per-class", type=int, default=None, metavar="M",
+                    help="with --per-class: M scored test clips of every class (default: N // 2, at least 1)")
+    dl.add_argument("--verified-only", action="store_true",
+                    help="with --per-class: only manually verified training clips")
+    dl.add_argument("--seed", type=int, default=None, help="with --per-class: the selection's seed (default 0)")
+    dl.add_argument("--request-interval", type=float, default=None, metavar="S",
+                    help="with --per-class: least seconds between two requests (default 1)")
     dl.add_argument("--quiet", action="store_true")
     sy = data.add_parser("synth", help="generate the offline FSD-style default dataset")
     sy.add_argument("--dest", required=True)
@@ -42,6 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
                          "--set augment.mixup_alpha=0.2 (repeatable)")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     tr.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
+    from audiotag.training.jobs import JOBS_HELP, jobs_argument
+
+    tr.add_argument("--jobs", type=jobs_argument, default=1, metavar="N|slurm", help=JOBS_HELP)
+    sl = tr.add_argument_group("SLURM (--jobs slurm: a job array, one fold per task; unset options come from the "
+                               "AUDIOTAG_SLURM_* variables, then the defaults)")
+    sl.add_argument("--slurm-partition", default=None, help="partition (default: the cluster's)")
+    sl.add_argument("--slurm-time", type=int, default=None, metavar="MINUTES",
+                    help="time limit of a task (default 240; a task that reaches it is requeued and resumes)")
+    sl.add_argument("--slurm-gpus", type=int, default=None, metavar="N", help="GPUs per task (default 1)")
+    sl.add_argument("--slurm-cpus", type=int, default=None, metavar="N",
+                    help="CPUs per task, also its torch threads (default 8)")
+    sl.add_argument("--slurm-log-dir", default=None, metavar="DIR", help="submitit's folder of jobs and logs, on a "
+                    "shared file system (default: RUN_DIR/../slurm_logs/RUN)")
 
     bk = sub.add_parser("book", help="execute the notebooks with papermill and build the HTML site (make book)")
     bk.add_argument("args", nargs=argparse.REMAINDER, help="passed on: --profile P --data DIR --runs DIR [--only ...]")
@@ -129,8 +154,8 @@ def _dispatch(args) -> int:
 def _train(args) -> int:
     import json
 
+    from audiotag.training.jobs import train_jobs
     from audiotag.training.profiles import make_config
-    from audiotag.training.trainer import train
 
     overrides = dict(parse_override(o) for o in args.overrides)
     for key, value in (("max_epochs", args.epochs), ("seed", args.seed), ("device", args.device),
@@ -147,11 +172,22 @@ def _train(args) -> int:
     if args.print_config:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
-    run = train(config, args.data, args.run_dir)
+    run = train_jobs(config, args.data, args.run_dir, jobs=args.jobs, slurm=slurm_options(args))
     summary = json.loads(run.summary_path.read_text())
     print(f"{run.path}: folds {summary['completed_folds']} complete; mean validation accuracy "
           f"{summary.get('mean_val_acc', float('nan')):.4f}, MAP@3 {summary.get('mean_val_map3', float('nan')):.4f}")
     return 0
+
+
+def slurm_options(args):
+    """The :class:`~audiotag.training.jobs.SlurmOptions` of ``audiotag train``'s ``--slurm-*`` options (unset ones
+    from the environment, then the defaults); ``None`` unless ``--jobs slurm`` or ``submitit-local``."""
+    from audiotag.training.jobs import SlurmOptions
+
+    if not isinstance(args.jobs, str):
+        return None
+    return SlurmOptions.from_env(partition=args.slurm_partition, time_min=args.slurm_time, gpus=args.slurm_gpus,
+                                 cpus=args.slurm_cpus, log_dir=args.slurm_log_dir)
 
 
 def _summary(args) -> int:
@@ -187,9 +223,28 @@ def parse_override(text: str) -> tuple[str, object]:
 
 def _data(args) -> int:
     if args.data_command == "download":
-        from audiotag.data.download import download_fsdkaggle2018
+        subset_only = {"--test-per-class": args.test_per_class is not None, "--verified-only": args.verified_only,
+                       "--seed": args.seed is not None, "--request-interval": args.request_interval is not None}
+        if args.per_class is None:
+            given = [flag for flag, on in subset_only.items() if on]
+            if given:
+                print(f"audiotag: error: {', '.join(given)} only apply with --per-class N", file=sys.stderr)
+                return 2
+            from audiotag.data.download import download_fsdkaggle2018
 
-        download_fsdkaggle2018(args.dest, base_url=args.base_url, progress=not args.quiet)
+            download_fsdkaggle2018(args.dest, base_url=args.base_url, progress=not args.quiet)
+            return 0
+        if args.per_class < 1 or (args.test_per_class or 0) < 0:
+            print("audiotag: error: --per-class must be 1 or more and --test-per-class 0 or more", file=sys.stderr)
+            return 2
+        from audiotag.data.subset import (DEFAULT_REQUEST_INTERVAL_S, DEFAULT_SEED,
+                                          download_fsdkaggle2018_subset)
+
+        download_fsdkaggle2018_subset(
+            args.dest, args.per_class, test_per_class=args.test_per_class, verified_only=args.verified_only,
+            seed=DEFAULT_SEED if args.seed is None else args.seed, base_url=args.base_url,
+            request_interval_s=DEFAULT_REQUEST_INTERVAL_S if args.request_interval is None else args.request_interval,
+            progress=not args.quiet)
         return 0
     if args.data_command == "synth":
         from audiotag.data.synth import generate_corpus

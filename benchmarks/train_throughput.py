@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -70,8 +71,13 @@ def time_steps(step, steps: int, device) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def bench_model(name: str, profile: str, device, steps: int, batch: int | None) -> dict:
-    config = make_config(name, None, profile, device=str(device))
+def make_bench(name: str, profile: str, device, batch: int | None = None, feature: str | None = None,
+               **overrides) -> SimpleNamespace:
+    """What one network trains with at ``profile``'s sizes (``feature``, ``overrides``: a study row's setting), on a
+    clip bank of synthetic FSD-length clips: ``model_step(amp_dtype)`` (a ready batch), ``full_step(amp_dtype)``
+    (crops -> features -> augmentation -> model step), and the pieces (``config``, ``model``, ``bank``,
+    ``pipeline``, ``batch``, ``crop``, ``channels_last``) for other measurements (benchmarks/paper_projection.py)."""
+    config = make_config(name, feature, profile, device=str(device), **overrides)
     batch = batch or config.batch_size
     pipeline = InputPipeline(config.features, device)
     crop = pipeline.crop_length(config.crop_seconds)
@@ -116,6 +122,14 @@ def bench_model(name: str, profile: str, device, steps: int, batch: int | None) 
         model_step(amp_dtype, x, y)
 
     model.train()
+    return SimpleNamespace(config=config, model=model, bank=bank, pipeline=pipeline, batch=batch, crop=crop,
+                           channels_last=channels_last, x_ready=x_ready, model_step=model_step, full_step=full_step)
+
+
+def bench_model(name: str, profile: str, device, steps: int, batch: int | None) -> dict:
+    bench = make_bench(name, profile, device, batch)
+    config, model, batch, x_ready = bench.config, bench.model, bench.batch, bench.x_ready
+    model_step, full_step = bench.model_step, bench.full_step
     result = {"model": name, "input": list(x_ready.shape[1:]), "batch": batch}
     bf16 = torch.bfloat16
     result["flops_per_sample"] = flops_per_sample(model, x_ready, bf16, device)

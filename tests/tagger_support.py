@@ -94,7 +94,8 @@ def record(page, seconds: float = 2.0) -> dict:
 
 def mini_site(dest: str | Path, export_dir: str | Path, static_dir: str | Path, runtime_dir: str | Path,
               panel_html: str) -> Path:
-    """A site of one page, ``dest/chapters/panel.html``, holding ``panel_html`` with the book's scripts, over the
+    """A site of one page, ``dest/chapters/panel.html``, holding ``panel_html`` (which loads the tagger's script) and
+    the explorers' ``dsp.js`` as every page of the book does, over the
     static files (``static_dir``: ``audiotag/book/static``), the onnxruntime-web files (``runtime_dir``: the npm
     package's ``dist``) and an export (``export_dir``: ``tagger.json`` and the ONNX files). Returns ``dest``."""
     dest = Path(dest)
@@ -108,7 +109,6 @@ def mini_site(dest: str | Path, export_dir: str | Path, static_dir: str | Path, 
     (dest / "chapters").mkdir(parents=True, exist_ok=True)
     (dest / "chapters" / "panel.html").write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>panel</title>"
-        "<link rel='stylesheet' href='../_static/tagger/tagger.css'>"
-        "<script src='../_static/explorers/dsp.js'></script><script src='../_static/tagger/tagger.js'></script>"
+        "<script src='../_static/explorers/dsp.js'></script>"
         f"</head><body><main>{panel_html}</main></body></html>")
     return dest

@@ -206,6 +206,8 @@ def test_site_has_every_page_and_no_remote_assets_or_local_paths(book):
         assert not bad, f"{page}: figures without a description (alt): {bad[:3]}"
         if page.startswith(EXECUTED.as_posix()):
             assert "vendor/mathjax/tex-chtml.js" in html, f"{page}: MathJax is not the site's own copy"
+        # Only chapter 7's panel loads the tagger's script (the other pages keep their weight).
+        assert ("tagger/tagger.js" in html) == page.endswith("07_tag_your_audio.html"), page
         remote = REMOTE_ASSET.findall(html)
         assert not remote, f"{page} loads remote assets: {remote[:3]}"
         assert machine_folder not in html, f"{page} shows a local path: ...{html[html.index(machine_folder) - 80:][:200]}"

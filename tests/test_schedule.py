@@ -90,10 +90,11 @@ def test_training_keeps_and_restores_the_best_weights(tone_corpus, tmp_path, mon
 
 @pytest.mark.filterwarnings("ignore:.*meta parameter")
 def test_resume_state_restores_onto_a_non_cpu_map_location(tmp_path):
-    """A resume file saved on one device restores onto another: random states stay CPU byte tensors (what
-    Generator.set_state needs) while weights follow the model. Here the model sits on the meta device, the only
-    non-CPU device every machine has; loading the file with map_location=<that device> and calling
-    Generator.set_state on its contents (the old code) fails."""
+    """A resume file of a fold trained on a non-CPU device restores onto that device: random states stay CPU byte
+    tensors (what Generator.set_state needs) while weights follow the model. Here the model sits on the meta device,
+    the only non-CPU device every machine has (the file records it as the fold's device: a fold continues only on
+    the device type it started on, tests/test_gpu_path.py); loading the file with map_location=<that device> and
+    calling Generator.set_state on its contents (the old code) fails."""
     from audiotag.models import build_model
 
     model = build_model("conv1d", n_classes=4)
@@ -105,7 +106,7 @@ def test_resume_state_restores_onto_a_non_cpu_map_location(tmp_path):
     gens = (torch.Generator().manual_seed(1), torch.Generator().manual_seed(2))
     torch.rand(3, generator=gens[0])
     path = tmp_path / "state.pt"
-    save_training_state(path, model, opt, sched, gens, [{"epoch": 1}])
+    save_training_state(path, model, opt, sched, gens, [{"epoch": 1}], device="meta")
     expected = [g.get_state().clone() for g in gens]
 
     meta_model = build_model("conv1d", n_classes=4).to("meta")

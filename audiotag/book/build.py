@@ -86,16 +86,23 @@ def dataset_label(data_dir: str | os.PathLike) -> str:
     return "FSDKaggle2018" if detect_fsd_layout(root) is not None else root.name
 
 
+#: The chapters that train, and so take the ``jobs`` parameter (:func:`audiotag.training.jobs.train_jobs`).
+TRAINING_NOTEBOOKS = ("03_conv1d", "04_inception2d", "05_ensemble")
+
+
 @dataclass
 class BookSettings:
     """What ``make book`` varies: the profile, the dataset, where runs go, the seed, and per-notebook extras
-    (``extra["03_conv1d"] = {"min_map3": 0.2}``)."""
+    (``extra["03_conv1d"] = {"min_map3": 0.2}``). ``jobs``: how the training chapters train the folds of each run
+    (1: in the kernel, one after the other; N: N worker processes, one GPU each; ``"slurm"``: a SLURM job array,
+    see :mod:`audiotag.training.jobs`); it is injected only when it is not 1, the chapters' own default."""
 
     profile: str = "cpu"
     data_dir: str | os.PathLike = "data/synth"
     run_dir: str | os.PathLike | None = None
     seed: int = 0
     extra: dict[str, dict] = field(default_factory=dict)
+    jobs: int | str = 1
 
     @property
     def run_root(self) -> Path:
@@ -104,8 +111,9 @@ class BookSettings:
 
     def parameters(self, notebook: str) -> dict:
         """The papermill parameters of one notebook: paths made absolute, so the kernel's cwd does not matter."""
+        jobs = {"jobs": self.jobs} if self.jobs != 1 and notebook in TRAINING_NOTEBOOKS else {}
         return {"profile": self.profile, "data_dir": str(resolve_dir(self.data_dir)),
-                "run_dir": str(self.run_root), "seed": int(self.seed), **self.extra.get(notebook, {})}
+                "run_dir": str(self.run_root), "seed": int(self.seed), **jobs, **self.extra.get(notebook, {})}
 
 
 def strip_widget_state(path: str | os.PathLike) -> None:
@@ -365,11 +373,15 @@ def build_site(root: str | os.PathLike = REPO_ROOT, strict: bool = True) -> Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    from audiotag.training.jobs import JOBS_HELP, jobs_argument
+
     p = argparse.ArgumentParser(prog="python -m audiotag.book", description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", default="cpu", help="paper | cpu | smoke (default cpu)")
     p.add_argument("--data", default="data/synth", help="dataset directory (default data/synth)")
     p.add_argument("--runs", default=None, help="root of the training runs (default runs/PROFILE)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=jobs_argument, default=1, help=JOBS_HELP + " (slurm: AUDIOTAG_SLURM_* variables "
+                   "give the options, see audiotag.training.jobs.SlurmOptions)")
     p.add_argument("--only", default=None, help="execute only these notebooks, e.g. 01_data,02_features")
     p.add_argument("--no-execute", action="store_true", help="only build the site from executed notebooks")
     p.add_argument("--no-build", action="store_true", help="only execute the notebooks")
@@ -378,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                    "when it is already there); its time counts in the build's wall time")
     p.add_argument("--results", default="build/results.json", help="where to write what the build measured")
     args = p.parse_args(argv)
-    settings = BookSettings(args.profile, args.data, args.runs, args.seed)
+    settings = BookSettings(args.profile, args.data, args.runs, args.seed, jobs=args.jobs)
     start = time.perf_counter()
     stages: dict[str, float] = {}      # seconds of each stage, for build/results.json
     try:

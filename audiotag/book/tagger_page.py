@@ -13,9 +13,10 @@ import json
 import os
 from pathlib import Path
 
-#: The manifest as the chapter's page reaches it: the page is ``chapters/07_...html``, the static files are
-#: ``_static/`` (``audiotag.book.build.TAGGER_DIR`` is copied to ``_static/vendor/tagger/``).
-MANIFEST_URL = "../_static/vendor/tagger/tagger.json"
+#: The site's static files as the chapter's page reaches them (the page is ``chapters/07_...html``).
+STATIC_URL = "../_static/"
+#: The manifest (``audiotag.book.build.TAGGER_DIR`` is copied to ``_static/vendor/tagger/``).
+MANIFEST_URL = STATIC_URL + "vendor/tagger/tagger.json"
 #: What the browser test measured (``tests/test_tagger_browser.py`` and ``benchmarks/tagger_browser.py`` write it).
 MEASURED = Path(__file__).resolve().parents[2] / "book" / "measured" / "tagger_browser.json"
 
@@ -25,14 +26,18 @@ def megabytes(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def panel_html(model_bytes: int, runtime_bytes: int, manifest_url: str = MANIFEST_URL) -> str:
-    """The panel's placeholder: ``tagger.js`` turns it into the panel when the page loads."""
+def panel_html(model_bytes: int, runtime_bytes: int, manifest_url: str = MANIFEST_URL,
+               static_url: str = STATIC_URL) -> str:
+    """The panel's placeholder, then ``tagger.css`` and ``tagger.js``, which turns it into the panel. Only this page
+    loads them (26 kB): the other pages of the book keep their weight."""
     total = int(model_bytes) + int(runtime_bytes)
+    assets = (f'<link rel="stylesheet" href="{html.escape(static_url)}tagger/tagger.css">'
+              f'<script src="{html.escape(static_url)}tagger/tagger.js"></script>')
     return (f'<div class="audiotag-tagger" data-manifest="{html.escape(manifest_url)}" data-bytes="{total}" '
             f'data-model-bytes="{int(model_bytes)}" data-runtime-bytes="{int(runtime_bytes)}">'
             f'<p class="audiotag-tagger-static">The tagging panel runs on the book\'s HTML pages (its JavaScript is '
             f'not loaded here). It downloads {megabytes(total)} when opened: the networks ({megabytes(model_bytes)}) '
-            f'and onnxruntime-web ({megabytes(runtime_bytes)}).</p></div>')
+            f'and onnxruntime-web ({megabytes(runtime_bytes)}).</p></div>' + assets)
 
 
 def panel(model_bytes: int, runtime_bytes: int, manifest_url: str = MANIFEST_URL):

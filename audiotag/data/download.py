@@ -16,7 +16,8 @@ How it works, step by step:
    behind a ``tqdm`` progress bar. If the connection drops, the next attempt (immediately, or in a later run)
    asks for the rest with an HTTP ``Range: bytes=<have>-`` header. A server that ignores ``Range`` answers
    ``200`` with the whole file; the partial file is then discarded and the transfer restarts cleanly.
-   Connection errors and 5xx/429 answers are retried with exponential backoff, a bounded number of times.
+   Connection errors and 5xx/429 answers are retried with exponential backoff (or after the server's
+   ``Retry-After``), a bounded number of times.
 3. **Verification.** The finished file's MD5 must equal the record's checksum; otherwise the file is deleted
    and :class:`DownloadError` names it with both checksums. Every archive is downloaded and verified before
    any is extracted, so a failed run never leaves a partial dataset.
@@ -28,6 +29,7 @@ How it works, step by step:
 
 Disk space: the dataset is about 20 h of 44.1 kHz 16-bit mono audio (roughly 6 GB unpacked); while installing,
 the archives need room beside it, so allow about twice that. Only the standard library (``urllib``) speaks HTTP here.
+A few real clips per class instead of the whole zips: :mod:`audiotag.data.subset` (``--per-class N``).
 """
 from __future__ import annotations
 
@@ -59,7 +61,21 @@ MARKER_NAME = "fsdkaggle2018_download.json"
 WORK_DIR_NAME = ".download"
 #: Archive members never installed (macOS resource forks).
 IGNORED_MEMBERS = ("__MACOSX/",)
-USER_AGENT = "audiotag (+https://zenodo.org/records/2552860)"
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("audiotag")
+    except Exception:  # not installed (run from a source tree)
+        return "0"
+
+
+#: Sent with every request: who is asking, and where to read about it.
+USER_AGENT = f"audiotag/{_package_version()} (+https://zenodo.org/records/2552860; DCASE 2018 Task 2 reproduction)"
+#: The longest ``Retry-After`` honoured; a server asking for more fails the request (run again later to resume).
+MAX_RETRY_AFTER_S = 600.0
 
 
 class DownloadError(RuntimeError):
@@ -212,7 +228,7 @@ def download_file(rf: RemoteFile, target: str | os.PathLike, *, progress: bool =
                 if failures > config.max_retries:
                     raise DownloadError(f"{rf.key}: download failed after {config.max_retries} retries "
                                         f"({_describe(exc)}); run again to resume from {have} bytes") from None
-                wait = min(config.backoff_s * 2 ** max(failures - 1, 0), config.max_backoff_s)
+                wait = retry_wait(failures, config, getattr(exc, "retry_after", None))
                 if progress:
                     bar.write(f"{rf.key}: {_describe(exc)}; resuming from byte {have} in {wait:.1f} s")
                 time.sleep(wait)
@@ -266,7 +282,43 @@ _RETRYABLE = (urllib.error.URLError, http.client.HTTPException, ConnectionError,
 
 
 class _RetryableHTTP(urllib.error.URLError):
-    """A 5xx/408/429 answer: worth another try."""
+    """A 5xx/408/429 answer: worth another try (after ``retry_after`` seconds, if the server said so)."""
+
+    def __init__(self, reason, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header as seconds to wait: ``"120"`` or an HTTP date; ``None`` if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def retry_wait(failures: int, config: DownloadConfig, retry_after: float | None = None) -> float:
+    """Seconds to wait before retry number ``failures`` (1, 2, ...): the server's ``Retry-After`` when it gave one
+    (it knows best; :class:`DownloadError` if it asks for more than :data:`MAX_RETRY_AFTER_S`), else exponential
+    backoff ``min(backoff_s * 2**(failures-1), max_backoff_s)``."""
+    if retry_after is not None:
+        if retry_after > MAX_RETRY_AFTER_S:
+            raise DownloadError(f"the server asks to wait {retry_after:.0f} s before the next request; "
+                                "run the same command again later (it resumes)")
+        return retry_after
+    return min(config.backoff_s * 2 ** max(failures - 1, 0), config.max_backoff_s)
 
 
 def _request(url: str, config: DownloadConfig, headers: dict | None = None):
@@ -275,7 +327,8 @@ def _request(url: str, config: DownloadConfig, headers: dict | None = None):
         return urllib.request.urlopen(req, timeout=config.timeout_s)
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code in (408, 429):
-            raise _RetryableHTTP(f"HTTP {exc.code} {exc.reason} from {url}") from None
+            retry_after = retry_after_seconds(exc.headers.get("Retry-After") if exc.headers else None)
+            raise _RetryableHTTP(f"HTTP {exc.code} {exc.reason} from {url}", retry_after) from None
         if exc.code == 416:
             raise
         raise DownloadError(f"HTTP {exc.code} {exc.reason} from {url}") from None
@@ -293,7 +346,7 @@ def _with_retries(what: str, config: DownloadConfig, fn):
         except _RETRYABLE as exc:
             if attempt == config.max_retries:
                 raise DownloadError(f"{what}: failed after {config.max_retries} retries ({_describe(exc)})") from None
-            time.sleep(min(config.backoff_s * 2 ** attempt, config.max_backoff_s))
+            time.sleep(retry_wait(attempt + 1, config, getattr(exc, "retry_after", None)))
 
 
 def _transfer(rf: RemoteFile, part: Path, have: int, bar, config: DownloadConfig) -> int:

@@ -74,12 +74,13 @@ def study_run(row: TrainConfig, main: TrainConfig, main_run: RunDir | str | os.P
               data_dir: str | os.PathLike, **train_kwargs) -> tuple[RunDir, bool]:
     """The run that stands for one study row, and whether it is the main run: the main run itself when the row's
     settings are the main run's (:func:`reuses_main_run`; read it with ``study_row(run, folds=row.folds)``), else
-    the row trained (or resumed) in ``run_dir`` by :func:`audiotag.training.trainer.train` with ``train_kwargs``."""
+    the row trained (or resumed) in ``run_dir`` by :func:`audiotag.training.jobs.train_jobs` with ``train_kwargs``
+    (``jobs=N`` trains its folds as N parallel jobs; the default, 1, is :func:`audiotag.training.trainer.train`)."""
     if reuses_main_run(row, main):
         return (main_run if isinstance(main_run, RunDir) else RunDir(main_run)), True
-    from audiotag.training.trainer import train
+    from audiotag.training.jobs import train_jobs
 
-    return train(row, data_dir, run_dir, **train_kwargs), False
+    return train_jobs(row, data_dir, run_dir, **train_kwargs), False
 
 
 def study_folds(row: TrainConfig) -> list[int]:

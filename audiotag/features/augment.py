@@ -6,9 +6,12 @@ frequency-domain features and found both "effective to overcome overfitting"; Sp
 device, so augmentation costs almost nothing next to the network.
 
 Randomness comes from a ``torch.Generator``. The few random numbers (one box or mask per example, one mixing weight
-per batch or example, one permutation) are drawn on the generator's device (a CPU generator by default) and only
-then moved to the data, so a seeded CPU generator gives the same augmentation whether the batch lives on the CPU or
-a GPU. Mixup's Beta draw uses numpy's Beta sampler seeded from the torch generator (torch's Beta takes no generator).
+per batch or example, one permutation) are drawn from the generator (a CPU generator by default, as in training)
+and turned into boxes, masks and mixing weights on the CPU in float64; only the results (integer positions, boolean
+masks, weights in the data's dtype) move to the data. So a seeded CPU generator gives the same augmentation whether
+the batch lives on the CPU or a GPU, and no float64 tensor is ever made on a GPU: Apple's MPS has no float64 at
+all. A generator on a GPU still works: it draws float32 (or integers) where it lives, and those come to the CPU.
+Mixup's Beta draw uses numpy's Beta sampler seeded from the torch generator (torch's Beta takes no generator).
 
 Layouts: features are (B, C, H, W) with H = frequency, W = time; waveforms are (B, 1, N) (mixup only). The erasing
 and masking classes also take one example, (C, H, W) or (H, W), for interactive demonstrations.
@@ -100,8 +103,20 @@ def _device_of(generator: torch.Generator | None) -> torch.device:
 
 
 def _uniform(shape, generator: torch.Generator | None) -> Tensor:
-    """U(0, 1) float64 draws on the generator's device."""
-    return torch.rand(shape, generator=generator, device=_device_of(generator), dtype=torch.float64)
+    """U(0, 1) draws as a float64 tensor on the CPU, where the augmentation's parameters are computed.
+
+    A CPU generator draws float64 directly; a generator on another device draws float32 there (MPS has no
+    float64) and the draws come to the CPU."""
+    device = _device_of(generator)
+    if device.type == "cpu":
+        return torch.rand(shape, generator=generator, dtype=torch.float64)
+    return torch.rand(shape, generator=generator, device=device, dtype=torch.float32).cpu().double()
+
+
+def _to_data(values: Tensor, like: Tensor) -> Tensor:
+    """``values`` in the dtype and on the device of ``like``: converted first, then moved, so that a float64 CPU
+    tensor reaches a GPU as float32 without a float64 copy on the GPU."""
+    return values.to(dtype=like.dtype).to(device=like.device)
 
 
 def _fill(x: Tensor, value: str, generator: torch.Generator | None) -> Tensor:
@@ -113,7 +128,7 @@ def _fill(x: Tensor, value: str, generator: torch.Generator | None) -> Tensor:
     if value == "random":
         lo = x.amin(dim=(-2, -1), keepdim=True)
         hi = x.amax(dim=(-2, -1), keepdim=True)
-        return lo + (hi - lo) * _uniform(x.shape, generator).to(device=x.device, dtype=x.dtype)
+        return lo + (hi - lo) * _to_data(_uniform(x.shape, generator), x)
     raise ValueError(f"unknown fill value {value!r}; use one of {FILL_VALUES}")
 
 
@@ -139,7 +154,8 @@ def to_soft_targets(y: Tensor, n_classes: int | None = None, dtype=torch.float32
 
 def sample_mixup(batch: int, alpha: float, prob: float = 1.0, per_sample: bool = False,
                  generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """Draw mixup's parameters: weights ``lam`` (B,) and a partner permutation ``perm`` (B,), on the generator's device.
+    """Draw mixup's parameters: weights ``lam`` (B,) float64 on the CPU and a partner permutation ``perm`` (B,) on the
+    generator's device.
 
     Example ``i`` becomes ``lam[i] * x[i] + (1 - lam[i]) * x[perm[i]]``. ``lam ~ Beta(alpha, alpha)``, one value
     for the batch or one per example (``per_sample``); with probability ``1 - prob`` a batch (example) keeps
@@ -147,11 +163,11 @@ def sample_mixup(batch: int, alpha: float, prob: float = 1.0, per_sample: bool =
     """
     device = _device_of(generator)
     if alpha <= 0 or prob <= 0:
-        return torch.ones(batch, dtype=torch.float64, device=device), torch.arange(batch, device=device)
+        return torch.ones(batch, dtype=torch.float64), torch.arange(batch, device=device)
     perm = torch.randperm(batch, generator=generator, device=device)
     n = batch if per_sample else 1
     seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=device))
-    lam = torch.as_tensor(np.random.default_rng(seed).beta(alpha, alpha, size=n), device=device)
+    lam = torch.as_tensor(np.random.default_rng(seed).beta(alpha, alpha, size=n))
     if prob < 1:
         lam = torch.where(_uniform(n, generator) < prob, lam, torch.ones_like(lam))
     return lam.expand(batch).clone(), perm
@@ -160,8 +176,8 @@ def sample_mixup(batch: int, alpha: float, prob: float = 1.0, per_sample: bool =
 def apply_mixup(x: Tensor, y_soft: Tensor, lam: Tensor, perm: Tensor) -> tuple[Tensor, Tensor]:
     """Mix a batch with a permutation of itself: ``lam * x + (1 - lam) * x[perm]``, and the same for the targets."""
     perm = perm.to(x.device)
-    lx = lam.to(device=x.device, dtype=x.dtype).reshape((-1,) + (1,) * (x.dim() - 1))
-    ly = lam.to(device=y_soft.device, dtype=y_soft.dtype).reshape(-1, 1)
+    lx = _to_data(lam, x).reshape((-1,) + (1,) * (x.dim() - 1))
+    ly = _to_data(lam, y_soft).reshape(-1, 1)
     return lx * x + (1 - lx) * x[perm], ly * y_soft + (1 - ly) * y_soft[perm.to(y_soft.device)]
 
 

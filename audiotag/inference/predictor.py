@@ -2,7 +2,8 @@
 
 Clips go into a :class:`~audiotag.training.bank.ClipBank` (waveforms or full-clip features), are cut into crops by the
 checkpoint's :class:`~audiotag.training.config.InferenceConfig` (the centre, or windows covering the clip), scored in
-batches under autocast, and window probabilities are averaged per clip.
+batches under autocast, and window probabilities are averaged per clip. The bank stores what training's bank stored
+on the same device (:func:`~audiotag.training.bank.bank_dtype`), so a checkpoint scores a clip as its validation did.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import os
 import numpy as np
 import torch
 
-from audiotag.training.bank import ClipBank, average_windows
+from audiotag.training.bank import ClipBank, bank_dtype
 from audiotag.training.checkpoint import load_checkpoint
 from audiotag.features.config import FeatureConfig
 from audiotag.training.config import InferenceConfig
@@ -50,6 +51,7 @@ class Predictor:
         """Probabilities ``(len(waves), n_classes)`` for waveforms at :attr:`sample_rate`."""
         if len(waves) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        bank = ClipBank([self.pipeline.clip_item(w) for w in waves], self.device, short_clip=self.inference.short_clip)
+        bank = ClipBank([self.pipeline.clip_item(w) for w in waves], self.device, dtype=bank_dtype(self.device),
+                        short_clip=self.inference.short_clip)
         return predict_bank(self.model, bank, self.pipeline, self.inference, batch_size=self.batch_size,
                             amp_dtype=self.amp_dtype)

@@ -7,6 +7,10 @@ evaluation. Nothing goes back to the CPU, so on a GPU the data pipeline never wa
 
 Clips shorter than a crop are repeated (index modulo the clip length) or zero-padded, as ``audio.fit_length`` does
 for single waveforms, so a clip scores the same through the bank and through ``audio.center_crop``.
+
+:func:`bank_dtype` decides what a bank stores on a device, for every bank (training, validation, ``audiotag
+predict``, the book's evaluations), so that a network always sees the same inputs when it is trained, validated
+and used.
 """
 from __future__ import annotations
 
@@ -19,6 +23,17 @@ import torch
 from audiotag.data.audio import SHORT_CLIP_POLICIES
 
 
+def bank_dtype(device: torch.device | str) -> torch.dtype:
+    """What a clip bank stores on ``device``: float16 on CUDA, float32 elsewhere.
+
+    A GPU holds the whole training set: FSDKaggle2018's 9,473 clips at 44.1 kHz are about 11 GB of float32
+    waveforms, so CUDA banks keep half of that (float16 keeps 11 significant bits, far below a recording's noise).
+    Crops become float32 when they leave the bank (``InputPipeline.model_input``). Every bank of a device uses this,
+    so validation scores and ``audiotag predict`` see the very inputs training saw.
+    """
+    return torch.float16 if torch.device(device).type == "cuda" else torch.float32
+
+
 @dataclass
 class Windows:
     """Evaluation crops: ``data`` (n_windows, ...) and ``owner`` (n_windows,) = the clip each window came from."""
@@ -29,13 +44,14 @@ class Windows:
 
 class ClipBank:
     def __init__(self, items: list[torch.Tensor], device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32, short_clip: str = "repeat"):
-        """``items``: per clip a tensor of shape ``(*item_shape, length)``; all share ``item_shape``."""
+                 dtype: torch.dtype | None = None, short_clip: str = "repeat"):
+        """``items``: per clip a tensor of shape ``(*item_shape, length)``; all share ``item_shape``. ``dtype``:
+        what the bank stores, by default :func:`bank_dtype` of ``device``."""
         self._take(_fill(items, sum(int(item.shape[-1]) for item in items), device, dtype, short_clip))
 
     @classmethod
     def from_stream(cls, items: Iterable[torch.Tensor], capacity: int, device: torch.device | str = "cpu",
-                    dtype: torch.dtype = torch.float32, short_clip: str = "repeat") -> "ClipBank":
+                    dtype: torch.dtype | None = None, short_clip: str = "repeat") -> "ClipBank":
         """A bank filled clip by clip from ``items`` (a generator: only one clip exists outside the bank at a time)
         into one buffer of ``capacity`` bank units (an upper bound of the total length, e.g. from the files'
         headers). Peak memory is the bank itself plus one clip, so a 9,473-clip FSDKaggle2018 bank fits the card it
@@ -119,12 +135,14 @@ class BankFiller:
     grows the buffer (a copy, counted in the peak): give an upper bound as capacity to avoid it.
     """
 
-    def __init__(self, item_shape: tuple[int, ...], capacity: int, device, dtype: torch.dtype, short_clip: str):
+    def __init__(self, item_shape: tuple[int, ...], capacity: int, device, dtype: torch.dtype | None,
+                 short_clip: str):
         if short_clip not in SHORT_CLIP_POLICIES:
             raise ValueError(f"unknown short-clip policy {short_clip!r}")
         self.item_shape = tuple(item_shape)
         self.depth = int(np.prod(self.item_shape)) if self.item_shape else 1
         self.device = torch.device(device)
+        dtype = bank_dtype(self.device) if dtype is None else dtype
         self.short_clip = short_clip
         self.data = torch.empty((self.depth, max(1, int(capacity))), dtype=dtype, device=self.device)
         self.lengths: list[int] = []
@@ -145,7 +163,8 @@ class BankFiller:
         self.lengths.append(n)
 
 
-def _fill(items: Iterable[torch.Tensor], capacity: int, device, dtype: torch.dtype, short_clip: str) -> BankFiller:
+def _fill(items: Iterable[torch.Tensor], capacity: int, device, dtype: torch.dtype | None,
+          short_clip: str) -> BankFiller:
     """A :class:`BankFiller` sized ``capacity`` holding ``items`` (their shape comes from the first one)."""
     items = iter(items)
     first = next(items, None)
@@ -160,8 +179,38 @@ def _fill(items: Iterable[torch.Tensor], capacity: int, device, dtype: torch.dty
 
 
 def average_windows(scores: torch.Tensor, owner: torch.Tensor, n_clips: int) -> torch.Tensor:
-    """Mean of per-window scores ``(n_windows, C)`` for each clip ``(n_clips, C)``."""
+    """Mean of per-window scores ``(n_windows, C)`` for each clip ``(n_clips, C)``.
+
+    A clip's windows are summed one after the other, in their order in ``scores``. On the CPU ``index_add_`` does
+    exactly that. On a GPU it adds with atomics, in whatever order the threads happen to run, so a clip's
+    probabilities could differ in their last bits from one run to the next; there the windows are added in rounds,
+    the first window of every clip, then the second, ..., each round an ``index_add_`` with distinct targets: no
+    two additions race, and the sums are the CPU's.
+    """
     total = torch.zeros(n_clips, scores.shape[1], dtype=scores.dtype, device=scores.device)
-    total.index_add_(0, owner, scores)
+    if scores.device.type == "cpu":
+        total.index_add_(0, owner, scores)
+    else:
+        add_in_rounds(total, owner, scores)
     count = torch.bincount(owner, minlength=n_clips).clamp_min(1).to(scores.dtype)
     return total / count[:, None]
+
+
+def add_in_rounds(total: torch.Tensor, owner: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """``total.index_add_(0, owner, scores)`` without two additions to one row at the same time: round ``r`` adds
+    the ``r``-th window of every clip. Deterministic on any device, and the same sums as the CPU's ``index_add_``."""
+    rank = window_rank(owner, total.shape[0])
+    for r in range(int(rank.max()) + 1 if len(rank) else 0):
+        pick = torch.nonzero(rank == r).flatten()
+        total.index_add_(0, owner[pick], scores[pick])
+    return total
+
+
+def window_rank(owner: torch.Tensor, n_clips: int) -> torch.Tensor:
+    """For each window, how many windows of the same clip come before it in ``owner`` (0 for a clip's first)."""
+    order = torch.argsort(owner, stable=True)
+    counts = torch.bincount(owner, minlength=n_clips)
+    first = torch.cumsum(counts, 0) - counts                  # where each clip's windows start in sorted order
+    rank = torch.empty_like(owner)
+    rank[order] = torch.arange(len(owner), device=owner.device) - first[owner[order]]
+    return rank

@@ -18,6 +18,16 @@ can break that on a CPU, and each is switched off here:
 
 ``benchmarks/train_throughput.py --determinism`` measures what this costs.
 
+Repeatable runs on a CUDA GPU
+-----------------------------
+cuDNN's autotuner and its non-deterministic convolution kernels are switched off, and
+``torch.use_deterministic_algorithms(True)`` makes every other op either deterministic (``index_add_``,
+``scatter_add_``, ``index_put_`` with accumulation switch to deterministic kernels) or raise instead of silently
+varying; none of the ops of the nets, their input pipeline and their training is on torch's list of those it
+refuses (the backward passes of adaptive pooling, bilinear interpolation, NLLLoss, float cumsum, ...). cuBLAS is
+deterministic only with a fixed workspace split, ``CUBLAS_WORKSPACE_CONFIG=:4096:8``, read before its first use: it
+is requested together with MKL's settings when ``audiotag`` is imported (the user's own value wins).
+
 Precision
 ---------
 ``auto`` picks bf16 autocast where it is fast: on CUDA cards that support it, and on CPUs with native bf16
@@ -47,19 +57,28 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 #: MKL's conditional numerical reproducibility: the CPU's own kernels, in a fixed order (see the module docstring).
 MKL_REPRODUCIBLE = "AUTO,STRICT"
 
+#: cuBLAS's deterministic workspace split (8 buffers of 4 MiB; ``:16:8`` also works, with less memory and speed).
+CUBLAS_DETERMINISTIC = ":4096:8"
+
 
 def request_reproducible_math() -> None:
-    """Ask MKL for reproducible results before its first call (done when ``audiotag`` is imported).
+    """Ask MKL (and cuBLAS) for reproducible results before their first call (done when ``audiotag`` is imported).
 
-    Settings the user made in the environment win. MKL reads these once, at its first call: in a process that
-    multiplied matrices before importing ``audiotag`` they come too late (:func:`mkl_reproducibility` tells).
+    Settings the user made in the environment win. MKL and cuBLAS read these once, at their first call: in a process
+    that multiplied matrices before importing ``audiotag`` they come too late (:func:`mkl_reproducibility` tells for
+    MKL). ``CUBLAS_WORKSPACE_CONFIG`` changes nothing on a machine without CUDA.
     """
     os.environ.setdefault("MKL_CBWR", MKL_REPRODUCIBLE)
     os.environ.setdefault("MKL_DYNAMIC", "FALSE")
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC)
 
 
 def make_deterministic(device: torch.device) -> None:
-    """Switch the kernels of ``device`` to their deterministic variants (called before training)."""
+    """Switch the kernels of ``device`` to their deterministic variants (called before training).
+
+    On a CUDA device this also turns on ``torch.use_deterministic_algorithms`` for the rest of the process (a
+    global switch; on the CPU it is left alone, since it would change no result there but could refuse ops).
+    """
     request_reproducible_math()
     torch.backends.mkldnn.deterministic = True
     lib = _torch_cpu_library()
@@ -68,6 +87,7 @@ def make_deterministic(device: torch.device) -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True)
 
 
 def mkl_reproducibility() -> str:
@@ -144,6 +164,17 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
 
 def precision_name(dtype: torch.dtype | None) -> str:
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """The loss scaler of a training step in ``dtype`` on ``device``: enabled for fp16 only.
+
+    fp16 keeps 5 exponent bits: gradients below about 6e-8 become zero and the weights they belong to stop
+    learning. The scaler multiplies the loss (so every gradient) by a large factor before the backward pass, divides
+    the gradients by it before the optimizer step, skips steps whose gradients overflowed and adapts the factor.
+    bf16 has fp32's exponent range and needs none; disabled, the scaler passes loss and step through untouched.
+    """
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

@@ -7,7 +7,9 @@ best weights, and finally predicts the fold's held-out clips (out-of-fold) and t
 
 Every file is written atomically, and the resume state is saved after each epoch: kill the process at any moment,
 run the same command again, and it continues from the last completed epoch of the unfinished fold, skipping
-finished folds. Restored RNG states make a resumed run identical to an uninterrupted one.
+finished folds. Restored RNG states make a resumed run identical to an uninterrupted one. That holds on the device
+type and in the precision the fold started with, which its resume state records: continuing elsewhere is refused,
+with what to do instead (:func:`restore_training_state`).
 
 Suspected wrong labels (``config.label_noise``, a flag file of :func:`read_flag_file`'s format) are dropped from the
 training folds or down-weighted in the loss; the fold split, validation and out-of-fold predictions stay those of
@@ -30,12 +32,13 @@ import torch
 import torch.nn.functional as F
 
 from audiotag.features.augment import Augmenter
-from audiotag.training.bank import ClipBank
+from audiotag.training.bank import ClipBank, bank_dtype
 from audiotag.training.checkpoint import save_checkpoint
 from audiotag.training.config import TrainConfig
 from audiotag.data.datasets import TaggingDataset, load_dataset
-from audiotag.training.devices import (autocast, make_deterministic, restore_rng_states, resolve_device,
-                                       resolve_precision, rng_states, seed_everything)
+from audiotag.training.devices import (PRECISION_ENV, autocast, grad_scaler, make_deterministic, precision_name,
+                                       restore_rng_states, resolve_device, resolve_precision, rng_states,
+                                       seed_everything)
 from audiotag.fileio import atomic_path, write_json, write_text
 from audiotag.training.folds import make_folds, subsample_stratified
 from audiotag.training.metrics import accuracy, map3
@@ -57,12 +60,19 @@ class TrainingError(ValueError):
 # Entry point
 # --------------------------------------------------------------------------------------------------------------
 def train(config: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
-          dataset: TaggingDataset | None = None, predict_test: bool = True) -> RunDir:
+          dataset: TaggingDataset | None = None, predict_test: bool = True, only_folds=None,
+          summary: bool = True) -> RunDir:
     """Cross-validate ``config`` on the dataset at ``data_dir``, writing everything under ``run_dir``.
 
     Every fold writes its out-of-fold predictions, and, with ``predict_test`` (and a test set), its test
     predictions (a study that only compares validation scores skips them). Re-running with the same config
     resumes; a different config in an existing run directory is refused.
+
+    For fold jobs (:mod:`audiotag.training.jobs`): ``only_folds`` trains just these of the run's folds (``[]``: none,
+    only the run directory, its config and split, are prepared) without changing the run's config, as
+    ``config.folds`` would; such a call removes only its own folds' temporary files, since other jobs write theirs
+    beside it. ``summary=False`` leaves the run-level files (``summary.json``, ``oof.npz``) to the coordinating
+    process.
     """
     run = RunDir(run_dir)
     dataset = dataset or load_dataset(data_dir)
@@ -78,14 +88,18 @@ def train(config: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.Pa
     train_df = train_df.reset_index(drop=True)
     drop, clip_weight = label_noise_arrays(config, train_df, flags)
 
-    _prepare_run_dir(run, config, classes, data_dir, flags)
+    own = None if only_folds is None else [int(k) for k in only_folds]
+    _prepare_run_dir(run, config, classes, data_dir, flags, own_folds=own)
     split = _load_or_make_split(run, train_df, config)
     folds = list(config.folds) if config.folds is not None else list(range(config.n_folds))
     bad = [k for k in folds if not 0 <= k < config.n_folds]
     if bad:
         raise TrainingError(f"folds {bad} out of range for {config.n_folds}-fold CV")
+    foreign = sorted(set(own or []) - set(folds))
+    if foreign:
+        raise TrainingError(f"{run.path}: folds {foreign} are not among the run's folds {folds}")
 
-    todo = [k for k in folds if not run.result_path(k).exists()]
+    todo = [k for k in (folds if own is None else own) if not run.result_path(k).exists()]
     if todo:
         engine = _Engine(config, classes)
         engine.check_input_size()
@@ -96,8 +110,9 @@ def train(config: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.Pa
         for k in todo:
             engine.train_fold(run, k, split["fold"].to_numpy(), train_df, targets, train_bank, test_df, test_bank,
                               drop=drop, clip_weight=clip_weight)
-    n_flagged = None if flags is None else int(train_df["fname"].isin(set(flags["fname"])).sum())
-    _write_summary(run, config, train_df, split, folds, n_flagged)
+    if summary:
+        n_flagged = None if flags is None else int(train_df["fname"].isin(set(flags["fname"])).sum())
+        _write_summary(run, config, train_df, split, folds, n_flagged)
     return run
 
 
@@ -108,13 +123,18 @@ def train(config: TrainConfig, data_dir: str | os.PathLike, run_dir: str | os.Pa
 _LATER_DEFAULTS = {"label_noise": "none", "label_noise_file": None, "label_noise_weight": 0.2}
 
 
-def _prepare_run_dir(run: RunDir, config: TrainConfig, classes, data_dir, flags: pd.DataFrame | None = None) -> None:
+def _prepare_run_dir(run: RunDir, config: TrainConfig, classes, data_dir, flags: pd.DataFrame | None = None,
+                     own_folds: list[int] | None = None) -> None:
     record = {**config.to_dict(), "classes": list(classes), "data_dir": str(Path(data_dir).resolve())}
     if flags is not None:   # what the flag file said, so that a run never resumes with other flags under the same name
         record["label_noise_flags"] = flags_digest(flags, config.label_noise)
     record = json.loads(json.dumps(record))   # as it reads back from disk
-    for stale in run.path.glob("**/.*.part") if run.path.exists() else []:
-        stale.unlink()   # temporary files of a write that was killed half-way; the real file is intact
+    # temporary files of a write that was killed half-way (the real file is intact); a fold job removes only its
+    # own folds' (``own_folds``): the other jobs of the run are writing theirs at the same time
+    stale = (run.path.glob("**/.*.part") if own_folds is None
+             else [p for k in own_folds for p in run.fold_dir(k).glob(".*.part")])
+    for path in stale if run.path.exists() else []:
+        path.unlink(missing_ok=True)
     if run.exists():
         old = {**_LATER_DEFAULTS, **run.config()}
         # the flag file's path may change (a moved checkout) as long as its flags do not (label_noise_flags)
@@ -170,6 +190,8 @@ class _Engine:
         self.device = resolve_device(config.device)
         make_deterministic(self.device)
         self.amp_dtype = resolve_precision(config.precision, self.device)
+        #: The precision actually used ("fp32", "bf16", "fp16"), recorded in resume states and checkpoints.
+        self.precision = precision_name(self.amp_dtype)
         self.pipeline = InputPipeline(config.features, self.device)
         self.channels_last = config.channels_last and config.features.kind != "waveform"
         self.crop = self.pipeline.crop_length(config.crop_seconds)
@@ -199,8 +221,7 @@ class _Engine:
                     yield self.pipeline.clip_item(wave)
                     bar.update(1)
 
-        store = torch.float16 if self.device.type == "cuda" else torch.float32
-        bank = ClipBank.from_stream(items(), capacity, self.device, dtype=store,
+        bank = ClipBank.from_stream(items(), capacity, self.device, dtype=bank_dtype(self.device),
                                     short_clip=self.cfg.inference.short_clip)
         bar.close()
         return bank
@@ -223,6 +244,17 @@ class _Engine:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model
+
+    def fold_generators(self, k: int) -> tuple[torch.Generator, torch.Generator]:
+        """Fold ``k``'s two seeded random streams: crops and augmentation, and the order of each epoch's clips.
+
+        Both live on the CPU whatever the training device. A CPU generator's state loads into a CPU generator on any
+        machine (a CUDA or MPS generator's state is another format, and their generators cannot take a CPU state);
+        the augmentation computes its boxes and mixing weights on the CPU in float64, which MPS lacks; and a seed
+        gives the same crops and augmentation on every device. The draws are a few numbers per batch, moved to the
+        device with the batch."""
+        seed = self.cfg.seed * 1000 + k
+        return torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
 
     def check_input_size(self) -> None:
         """Fail before any work if the crop does not fit the model (too short, too long, wrong feature)."""
@@ -261,14 +293,16 @@ class _Engine:
                                 cfg.lr_div, cfg.lr_final_div)
         val_inference = (cfg.inference if cfg.val_max_crops is None
                          else dataclasses.replace(cfg.inference, max_crops=cfg.val_max_crops))
-        gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 1000 + k)
-        order_gen = torch.Generator().manual_seed(cfg.seed * 1000 + k + 1)
+        gen, order_gen = self.fold_generators(k)
+        scaler = grad_scaler(self.device, self.amp_dtype)
         augment = Augmenter(cfg.augment)
         train_model = torch.compile(model) if cfg.compile else model
 
         history: list[dict] = []
         if run.state_path(k).exists():
-            history = restore_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen))
+            history = restore_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen), self.device,
+                                             scaler=scaler, precision=self.precision,
+                                             where=f"run {run.name!r} fold {k}")
 
         val_targets = train_df["label_index"].to_numpy()[val_idx]
         self._where = f"{run.name} fold {k + 1}/{cfg.n_folds}"
@@ -279,7 +313,7 @@ class _Engine:
             t0 = time.perf_counter()
             lr = lr_at(schedule.epoch * n_batches)
             train_loss, train_acc = self._train_epoch(train_model, opt, augment, bank, train_idx, targets, gen,
-                                                      order_gen, schedule.epoch, lr_at)
+                                                      order_gen, schedule.epoch, lr_at, scaler)
             val_loss = val_acc = val_map = math.nan
             last = schedule.epoch + 1 == cfg.max_epochs
             if schedule.epoch + 1 < min(cfg.val_from_epoch, cfg.max_epochs):     # train only, validate later
@@ -299,7 +333,8 @@ class _Engine:
                             "val_loss": val_loss, "val_acc": val_acc, "val_map3": val_map, "lr": lr,
                             "seconds": time.perf_counter() - t0})
             write_text(run.history_path(k), pd.DataFrame(history).to_csv(index=False))
-            save_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen), history)
+            save_training_state(run.state_path(k), model, opt, schedule, (gen, order_gen), history, scaler=scaler,
+                                device=self.device, precision=self.precision)
             epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_acc:.3f}", best=f"{schedule.best:.3f}")
             epochs.update(1)
             status.report(f"{self._where}: epoch {schedule.epoch}/{cfg.max_epochs} done, loss {train_loss:.3f}, "
@@ -312,7 +347,7 @@ class _Engine:
         """Batches per epoch: full batches only (the last partial one is dropped), at least one."""
         return max(1, n_train // self.cfg.batch_size)
 
-    def _train_epoch(self, model, opt, augment, bank, train_idx, targets, gen, order_gen, epoch, lr_at):
+    def _train_epoch(self, model, opt, augment, bank, train_idx, targets, gen, order_gen, epoch, lr_at, scaler):
         cfg = self.cfg
         model.train()
         order = train_idx[torch.randperm(len(train_idx), generator=order_gen).numpy()]
@@ -332,12 +367,7 @@ class _Engine:
             x, y, weight = augment_with_weights(augment, x, y, weight, gen)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(self.device, self.amp_dtype):
-                logits = model(x)
-            loss = soft_cross_entropy(logits.float(), y, weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss, logits = training_step(model, opt, scaler, x, y, weight, self.device, self.amp_dtype)
             total_loss += loss.item() * len(idx)
             total_hits += int((logits.argmax(1) == y.argmax(1)).sum())
             total_n += len(idx)
@@ -355,7 +385,8 @@ class _Engine:
         save_checkpoint(run.checkpoint_path(k), model, model_name=self.cfg.model, model_kwargs=self.cfg.model_kwargs,
                         classes=self.classes, features=self.cfg.features, inference=self.cfg.inference,
                         info={"run": run.name, "fold": k, "epoch": epoch, "val_acc": val_acc, "val_map3": val_map,
-                              "crop_seconds": self.cfg.crop_seconds})
+                              "crop_seconds": self.cfg.crop_seconds, "precision": self.precision,
+                              "device": self.device.type})
 
     def _finish_fold(self, run, k, train_df, val_idx, bank, test_df, test_bank, schedule, history, final=None,
                      n_train: int | None = None):
@@ -392,34 +423,86 @@ class _Engine:
 # --------------------------------------------------------------------------------------------------------------
 # The resume file of an unfinished fold
 # --------------------------------------------------------------------------------------------------------------
-def save_training_state(path, model, optimizer, schedule: PlateauSchedule, generators, history: list[dict]) -> None:
-    """Everything an interrupted fold needs to continue exactly: weights, optimizer moments, schedule, every random
-    state (the process's and ``generators``'), and the history so far. Written atomically."""
+def save_training_state(path, model, optimizer, schedule: PlateauSchedule, generators, history: list[dict], *,
+                        scaler: torch.amp.GradScaler | None = None, device: torch.device | str | None = None,
+                        precision: str | None = None) -> None:
+    """Everything an interrupted fold needs to continue exactly: weights, optimizer moments, schedule, the fp16 loss
+    scaler, every random state (the process's and ``generators``'), and the history so far, with the device type
+    (default: the model's) and the precision (``fp32``, ``bf16``, ``fp16``) it trains in. Written atomically."""
     from audiotag.training.checkpoint import _unwrap
 
+    if device is None:
+        device = next(iter(model.parameters())).device
     payload = {"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-               "schedule": schedule.state_dict(), "rng": rng_states(*generators), "history": history}
+               "schedule": schedule.state_dict(), "rng": rng_states(*generators), "history": history,
+               "scaler": scaler.state_dict() if scaler is not None else {},
+               "device": torch.device(device).type, "precision": precision}
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(payload, tmp)
 
 
 def restore_training_state(path, model, optimizer, schedule: PlateauSchedule, generators,
-                           device: torch.device | str | None = None) -> list[dict]:
+                           device: torch.device | str | None = None, *, scaler: torch.amp.GradScaler | None = None,
+                           precision: str | None = None, where: str | None = None) -> list[dict]:
     """Load a :func:`save_training_state` file into freshly built objects; returns the history.
 
-    The file is read onto the CPU: weights and optimizer moments then follow the parameters to their device
-    (``device`` is only checked against them), and random states stay CPU byte tensors as ``Generator.set_state``
-    requires, wherever the run resumes (CPU or GPU).
+    The file is read onto the CPU: weights and optimizer moments then follow the parameters to their device, and
+    random states stay CPU byte tensors as ``Generator.set_state`` requires. A fold continues only on the device
+    type (``device``) and in the ``precision`` it started with: elsewhere its next epochs would compute other
+    numbers than an uninterrupted run's, so that is refused with a :class:`TrainingError` that names the fold
+    (``where``) and says how to continue it or to train it again.
     """
     saved = torch.load(path, map_location="cpu", weights_only=False)
+    _check_same_setup(saved, path, device, precision, where or str(path))
     params = list(model.parameters())
-    if device is not None and params and params[0].device != torch.device(device):
+    if device is not None and params and params[0].device.type != torch.device(device).type:
         raise TrainingError(f"{path}: the model to resume lives on {params[0].device}, not on {device}")
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     schedule.load_state_dict(saved["schedule"])
-    restore_rng_states(saved["rng"], *generators)
+    if scaler is not None and saved.get("scaler"):
+        scaler.load_state_dict(saved["scaler"])
+    try:
+        restore_rng_states(saved["rng"], *generators)
+    except (RuntimeError, ValueError) as exc:      # e.g. a GPU generator's state, saved before generators were CPU ones
+        raise TrainingError(f"{where or path}: the random states in {path} do not fit this fold's generators "
+                            f"({exc}); delete {path} to train this fold again from its first epoch") from None
     return list(saved["history"])
+
+
+def _check_same_setup(saved: dict, path, device, precision: str | None, where: str) -> None:
+    """Refuse to continue a fold on another device type or in another precision than its resume state records
+    (states written before these were recorded carry neither and are not checked)."""
+    was_device, was_precision = saved.get("device"), saved.get("precision")
+    now = torch.device(device).type if device is not None else None
+    if was_device is not None and now is not None and now != was_device:
+        raise TrainingError(
+            f"{where} was started on {was_device} and this process would continue it on {now}: the rest of the fold "
+            f"would not be the run it started as (other kernels, other random draws). Continue it on {was_device} "
+            f"(audiotag train --device {was_device}, or device={was_device!r} in the config), or delete {path} to "
+            f"train this fold again from its first epoch on {now}.")
+    if was_precision is not None and precision is not None and precision != was_precision:
+        raise TrainingError(
+            f"{where} was started in {was_precision} and this process would continue it in {precision} (precision "
+            f"'auto' resolves from {PRECISION_ENV} and the machine). To continue it as it started, run again with "
+            f"{PRECISION_ENV}={was_precision}; or delete {path} to train this fold again from its first epoch in "
+            f"{precision}.")
+
+
+def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                  x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, device: torch.device,
+                  amp_dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on a batch: the forward pass under autocast in ``amp_dtype``, the loss in fp32, and the
+    backward pass and update through ``scaler`` (:func:`~audiotag.training.devices.grad_scaler`: loss scaling for
+    fp16, a pass-through otherwise). Returns ``(loss, logits)``."""
+    with autocast(device, amp_dtype):
+        logits = model(x)
+    loss = soft_cross_entropy(logits.float(), y, weight)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss, logits
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:

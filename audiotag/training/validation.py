@@ -3,7 +3,9 @@
 Clips in a :class:`~audiotag.training.bank.ClipBank` (waveforms or full-clip features) are cut into crops by an
 :class:`~audiotag.training.config.InferenceConfig` (the centre, or windows covering the clip), scored in batches
 under autocast, and window probabilities are averaged per clip. :mod:`audiotag.inference.predictor` uses the same
-function for ``audiotag predict``, so validation and inference never differ.
+function for ``audiotag predict``, on a bank of the same dtype (:func:`~audiotag.training.bank.bank_dtype`), so
+validation and inference never differ. The averaging is deterministic on a GPU too
+(:func:`~audiotag.training.bank.average_windows`).
 """
 from __future__ import annotations
 
