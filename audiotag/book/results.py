@@ -302,7 +302,8 @@ def update_readme(readme: str | os.PathLike, results: dict | list[dict]) -> None
     if PAGE_START in text and PAGE_END in text:
         from audiotag.book.tagger_page import measured_timing
 
-        text = _replace_between(text, PAGE_START, PAGE_END, page_markdown(builds[-1], measured_timing()))
+        with_page = next((b for b in builds if b.get("page")), builds[0])      # the newest build that exported
+        text = _replace_between(text, PAGE_START, PAGE_END, page_markdown(with_page, measured_timing()))
     if PROFILES_START in text and PROFILES_END in text:
         from audiotag.training.profiles import describe_profiles
 
