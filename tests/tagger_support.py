@@ -103,7 +103,9 @@ def mini_site(dest: str | Path, export_dir: str | Path, static_dir: str | Path, 
     for sub in ("explorers", "tagger"):
         shutil.copytree(Path(static_dir) / sub, static / sub, dirs_exist_ok=True)
     (static / "vendor" / "onnxruntime-web").mkdir(parents=True, exist_ok=True)
-    for name in ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"):
+    from audiotag.book.build import VENDOR_FILES
+
+    for name in VENDOR_FILES["onnxruntime-web"][1]:
         shutil.copy2(Path(runtime_dir) / name, static / "vendor" / "onnxruntime-web" / name)
     shutil.copytree(export_dir, static / "vendor" / "tagger", dirs_exist_ok=True)
     (dest / "chapters").mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ import torch
 from browser_support import (CHROMIUM_ARGS, F64_HELPERS, browser, open_recorded_page, recorded_page,  # noqa: F401
                              served_site)
 
+from audiotag.book.build import NODE_MODULES, VENDOR_FILES
 from audiotag.data import audio as AUDIO
 from audiotag.data.labels import LABELS
 from audiotag.evaluation.ensembles import arithmetic_mean
@@ -42,8 +43,8 @@ from audiotag.training.pipeline import InputPipeline
 
 REPO = Path(__file__).resolve().parents[1]
 STATIC = REPO / "audiotag" / "book" / "static"
-ORT_DIST = REPO / "node_modules" / "onnxruntime-web" / "dist"
-RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+ORT_DIST = NODE_MODULES / VENDOR_FILES["onnxruntime-web"][0]
+RUNTIME_FILES = VENDOR_FILES["onnxruntime-web"][1]
 #: Page against Python: the waveform network (the same float32 samples go in) and the log-mel one (float64 dB in the
 #: page, float32 in torch).
 WAVE_TOL = 1e-5

@@ -21,11 +21,15 @@ manifest ``tagger.json`` (what the JavaScript needs: classes, feature settings, 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import logging
 import os
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -39,6 +43,7 @@ from audiotag.training.bank import ClipBank, average_windows
 from audiotag.training.checkpoint import load_checkpoint
 from audiotag.training.config import InferenceConfig
 from audiotag.training.pipeline import InputPipeline
+from audiotag.training.validation import evaluation_crops
 
 #: The page's manifest format (``tagger.json``).
 MANIFEST_FORMAT = "audiotag-page-models/1"
@@ -116,30 +121,18 @@ def _example_crops(features: FeatureConfig, inference: InferenceConfig, batch: i
     return -40.0 + 10.0 * torch.randn(shape, generator=gen)
 
 
-class _quiet_exporter:
+@contextlib.contextmanager
+def _quiet_exporter():
     """Silence the exporter's progress lines ("[torch.onnx] ... ✅") and its warnings about optional packages."""
-
-    def __enter__(self):
-        import contextlib
-        import io
-        import logging
-        import warnings
-
-        self._stack = contextlib.ExitStack()
-        self._stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-        self._stack.enter_context(warnings.catch_warnings())
-        warnings.simplefilter("ignore")
-        logger = logging.getLogger("torch.onnx")
-        self._level = logger.level
-        logger.setLevel(logging.ERROR)
-        return self
-
-    def __exit__(self, *exc):
-        import logging
-
-        logging.getLogger("torch.onnx").setLevel(self._level)
-        self._stack.close()
-        return False
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def shrink_weights(source: str | os.PathLike, dest: str | os.PathLike,
@@ -211,12 +204,7 @@ class OnnxPredictor:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         bank = ClipBank([self.pipeline.clip_item(w) for w in waves], "cpu", short_clip=self.inference.short_clip)
         n = self.pipeline.crop_length(self.inference.crop_seconds)
-        clips = torch.arange(len(bank))
-        if self.inference.mode == "center":
-            crops, owner = bank.center_crops(clips, n), clips
-        else:
-            w = bank.window_crops(clips, n, self.inference.n_crops, self.inference.max_crops)
-            crops, owner = w.data, w.owner
+        crops, owner = evaluation_crops(bank, torch.arange(len(bank)), n, self.inference)
         crops = crops.float().numpy()
         probs = [self.session.run(None, {self.input_name: crops[b:b + ONNX_BATCH]})[0]
                  for b in range(0, len(crops), ONNX_BATCH)]

@@ -18,6 +18,16 @@ from audiotag.training.devices import autocast
 from audiotag.training.pipeline import InputPipeline
 
 
+def evaluation_crops(bank: ClipBank, clips: torch.Tensor, n: int,
+                     inference: InferenceConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The crops ``inference`` scores for ``clips`` (indices into ``bank``), ``n`` bank units each, and the clip
+    (position in ``clips``) each crop belongs to: the centre of each clip, or its evenly spaced windows."""
+    if inference.mode == "center":
+        return bank.center_crops(clips, n), torch.arange(len(clips), device=bank.device)
+    w = bank.window_crops(clips, n, inference.n_crops, inference.max_crops)
+    return w.data, w.owner
+
+
 @torch.no_grad()
 def predict_bank(model: torch.nn.Module, bank: ClipBank, pipeline: InputPipeline, inference: InferenceConfig,
                  clips=None, *, batch_size: int = 64, amp_dtype: torch.dtype | None = None,
@@ -32,11 +42,7 @@ def predict_bank(model: torch.nn.Module, bank: ClipBank, pipeline: InputPipeline
     chunk = max(1, batch_size // (1 if inference.mode == "center" else max(1, min(inference.max_crops, 4))))
     for start in range(0, len(clips), chunk):
         part = clips[start:start + chunk]
-        if inference.mode == "center":
-            crops, owner = bank.center_crops(part, n), torch.arange(len(part), device=device)
-        else:
-            w = bank.window_crops(part, n, inference.n_crops, inference.max_crops)
-            crops, owner = w.data, w.owner
+        crops, owner = evaluation_crops(bank, part, n, inference)
         probs = []
         for b in range(0, len(crops), batch_size):
             x = pipeline.model_input(crops[b:b + batch_size])
