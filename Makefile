@@ -2,6 +2,8 @@
 #   make book   - set up, generate the embedded dataset, execute the notebooks (cpu profile), build the HTML site
 #   make test   - set up, run the test suite
 #   make lab    - open the notebooks live in JupyterLab
+# Real sounds on a laptop (about 0.7 GB):  audiotag data download fsdkaggle2018 --dest data/fsd-mini --per-class 20
+#                                          make book DATA=data/fsd-mini   (runs/cpu-fsd-mini, build/results-fsd-mini.json)
 # Reproduce the paper on FSDKaggle2018 with a GPU:  make book PROFILE=paper DATA=/path/to/FSDKaggle2018
 #   ... on 8 GPUs, one fold per GPU at a time:    make book PROFILE=paper DATA=... JOBS=8
 #   ... on a SLURM cluster (a job array per run): make book PROFILE=paper DATA=... JOBS=slurm
@@ -11,7 +13,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= cpu
 DATA    ?= data/synth
-RUNS    ?= runs/$(PROFILE)
+RUNS    ?=
 JOBS    ?= 1
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
@@ -55,8 +57,10 @@ synth: setup
 # The book: generate the synthetic corpus (when DATA is the default), execute the notebooks with papermill under
 # PROFILE into chapters/, render the site with jupyter-book build -W; prints where the site is and writes
 # build/results.json (scores, wall time, machine, commit; `audiotag report` makes the README table from it).
+# Runs go to runs/PROFILE on the synthetic corpus, runs/PROFILE-<data folder> on other data (RUNS=... to choose);
+# results of other data to build/results-<data folder>.json, which the results page shows beside the synthetic ones.
 book: setup
-	$(PY) -m audiotag.book --profile $(PROFILE) --data $(DATA) --runs $(RUNS) --jobs $(JOBS) \
+	$(PY) -m audiotag.book --profile $(PROFILE) --data $(DATA) $(if $(RUNS),--runs $(RUNS)) --jobs $(JOBS) \
 	  $(if $(filter data/synth,$(DATA)),--synth)
 
 # The notebooks live in JupyterLab from the project's virtualenv (the ipywidgets explorers need a kernel). Opens on

@@ -76,14 +76,35 @@ def resolve_dir(path: str | os.PathLike) -> Path:
 
 
 def dataset_label(data_dir: str | os.PathLike) -> str:
-    """How tables name the data our numbers come from: ``synthetic`` for the generated corpus, else
-    ``FSDKaggle2018`` (or the folder's name for another dataset)."""
+    """How tables name the data our numbers come from: ``synthetic`` for the generated corpus,
+    ``FSDKaggle2018 subset`` for a per-class download of it (``audiotag data download fsdkaggle2018 --per-class``),
+    else ``FSDKaggle2018`` (or the folder's name for another dataset)."""
     root = Path(data_dir)
     if (root / SYNTH_MARKER).is_file():
         return "synthetic"
     from audiotag.data.datasets import detect_fsd_layout
+    from audiotag.data.subset import SUBSET_RECORD_NAME
 
+    if (root / SUBSET_RECORD_NAME).is_file():
+        return "FSDKaggle2018 subset"
     return "FSDKaggle2018" if detect_fsd_layout(root) is not None else root.name
+
+
+def default_run_root(profile: str, data_dir: str | os.PathLike) -> Path:
+    """Where ``make book`` trains when no run folder is given: ``runs/PROFILE`` on the synthetic corpus,
+    ``runs/PROFILE-<data folder>`` on any other data (``runs/cpu-fsd-mini``), so that runs on two datasets never
+    share a folder."""
+    data = resolve_dir(data_dir)
+    return resolve_dir(Path("runs") / (profile if dataset_label(data) == "synthetic" else f"{profile}-{data.name}"))
+
+
+def default_results_path(data_dir: str | os.PathLike) -> Path:
+    """Where ``make book`` writes what it measured: ``build/results.json`` on the synthetic corpus,
+    ``build/results-<data folder>.json`` on other data; the results page compares the newest of each kind
+    (:mod:`audiotag.book.real_data`)."""
+    data = resolve_dir(data_dir)
+    name = "results.json" if dataset_label(data) == "synthetic" else f"results-{data.name}.json"
+    return REPO_ROOT / "build" / name
 
 
 #: The chapters that train, and so take the ``jobs`` parameter (:func:`audiotag.training.jobs.train_jobs`).
@@ -106,8 +127,10 @@ class BookSettings:
 
     @property
     def run_root(self) -> Path:
-        """The root of the training runs, absolute (default ``runs/PROFILE``)."""
-        return resolve_dir(self.run_dir if self.run_dir is not None else Path("runs") / self.profile)
+        """The root of the training runs, absolute (default: :func:`default_run_root`)."""
+        if self.run_dir is None:
+            return default_run_root(self.profile, self.data_dir)
+        return resolve_dir(self.run_dir)
 
     def parameters(self, notebook: str) -> dict:
         """The papermill parameters of one notebook: paths made absolute, so the kernel's cwd does not matter."""
@@ -351,18 +374,24 @@ def jupyter_book_command() -> list[str]:
     return [exe]
 
 
-def build_site(root: str | os.PathLike = REPO_ROOT, strict: bool = True) -> Path:
+def build_site(root: str | os.PathLike = REPO_ROOT, strict: bool = True,
+               results_dir: str | os.PathLike | None = None) -> Path:
     """Render the book under ``root`` to HTML with ``jupyter-book build`` (``-W``: any Sphinx warning fails).
 
-    The site's JavaScript is copied in first (:func:`vendor_assets`). Returns the folder of the site
+    The site's JavaScript is copied in first (:func:`vendor_assets`), and the results page's comparison of the
+    builds on synthetic and real data is written from the results files in ``results_dir`` (default
+    ``root/build``; :func:`audiotag.book.real_data.write_comparison`). Returns the folder of the site
     (``root/_build/html``); raises :class:`BookError` with the build log's tail.
     """
+    from audiotag.book.real_data import write_comparison
+
     root = Path(root)
     missing = [n for n in NOTEBOOKS if not (root / EXECUTED / f"{n}.ipynb").is_file()]
     if missing:
         raise BookError(f"{root / EXECUTED}: notebooks not executed yet: {', '.join(missing)} "
                         "(run execute_notebooks first, or make book)")
     vendor_assets(root)
+    write_comparison(root, Path(results_dir) if results_dir is not None else root / "build")
     cmd = jupyter_book_command() + ["build", str(root), "--builder", "html"] + (["-W", "--keep-going"]
                                                                              if strict else [])
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
@@ -378,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m audiotag.book", description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", default="cpu", help="paper | cpu | smoke (default cpu)")
     p.add_argument("--data", default="data/synth", help="dataset directory (default data/synth)")
-    p.add_argument("--runs", default=None, help="root of the training runs (default runs/PROFILE)")
+    p.add_argument("--runs", default=None, help="root of the training runs (default runs/PROFILE on the synthetic "
+                   "corpus, runs/PROFILE-<data folder> on other data)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=jobs_argument, default=1, help=JOBS_HELP + " (slurm: AUDIOTAG_SLURM_* variables "
                    "give the options, see audiotag.training.jobs.SlurmOptions)")
@@ -388,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
     p.add_argument("--synth", action="store_true", help="first generate the synthetic corpus into --data (skipped "
                    "when it is already there); its time counts in the build's wall time")
-    p.add_argument("--results", default="build/results.json", help="where to write what the build measured")
+    p.add_argument("--results", default=None, help="where to write what the build measured (default "
+                   "build/results.json on the synthetic corpus, build/results-<data folder>.json on other data)")
     args = p.parse_args(argv)
     settings = BookSettings(args.profile, args.data, args.runs, args.seed, jobs=args.jobs)
     start = time.perf_counter()
@@ -402,21 +433,31 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_execute:
             names = args.only.split(",") if args.only else None
             execute_notebooks(settings, REPO_ROOT, names, log_output=args.log_output, seconds=stages)
+        results_path = resolve_dir(args.results) if args.results else default_results_path(args.data)
+        measure = not args.no_execute and not args.only
+
+        def record():
+            from audiotag.book.results import write_results
+
+            return write_results(results_path, profile=args.profile, dataset=dataset_label(resolve_dir(args.data)),
+                                 run_root=settings.run_root, wall_seconds=time.perf_counter() - start,
+                                 repo_root=REPO_ROOT, stages=stages, data_dir=resolve_dir(args.data))
+
+        if measure and not args.no_build:
+            record()      # first without the site's time, so the results page can compare this build's scores
         if not args.no_build:
             site_start = time.perf_counter()
-            site = build_site(REPO_ROOT)
+            site = build_site(REPO_ROOT, results_dir=results_path.parent)
             stages["site"] = round(time.perf_counter() - site_start, 1)
             print(f"\nThe book is at {site / 'index.html'}  (built in {time.perf_counter() - start:.0f} s)\n"
                   f"Serve it with: python -m http.server -d {site} 8000   and open http://127.0.0.1:8000/")
-        if not args.no_execute and not args.only:
-            from audiotag.book.results import report_markdown, write_results
+        if measure:
+            from audiotag.book.results import report_markdown
 
-            results = write_results(resolve_dir(args.results), profile=args.profile,
-                                    dataset=dataset_label(resolve_dir(args.data)), run_root=settings.run_root,
-                                    wall_seconds=time.perf_counter() - start, repo_root=REPO_ROOT,
-                                    stages=stages)
-            print(f"\n{report_markdown(results)}\nwritten to {args.results}; "
-                  f"`audiotag report {args.results} --readme README.md` puts it in the README")
+            results = record()
+            shown = os.path.relpath(results_path)
+            print(f"\n{report_markdown(results)}\nwritten to {shown}; "
+                  f"`audiotag report {shown} --readme README.md` puts it in the README")
     except BookError as exc:
         print(f"audiotag book: {exc}", file=sys.stderr)
         return 1

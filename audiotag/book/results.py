@@ -114,10 +114,12 @@ def git_commit(root: str | os.PathLike) -> str | None:
 
 
 def write_results(path: str | os.PathLike, *, profile: str, dataset: str, run_root: str | os.PathLike,
-                  wall_seconds: float, repo_root: str | os.PathLike, stages: dict | None = None) -> dict:
+                  wall_seconds: float, repo_root: str | os.PathLike, stages: dict | None = None,
+                  data_dir: str | os.PathLike | None = None) -> dict:
     """Write ``build/results.json``: profile, dataset, wall time (and ``stages``: seconds of the corpus, each
     notebook and the site), machine, commit, the test scores (``test_map3``) and, where chapter 5 saved them, the
-    paired intervals of the stated differences (``test_differences``)."""
+    paired intervals of the stated differences (``test_differences``); with ``data_dir``, what the data holds
+    (``data``: clips, classes, clips per class, verified share, clip lengths; :func:`audiotag.book.real_data.data_facts`)."""
     import torch
 
     from audiotag.training.devices import machine_info, precision_name, resolve_device, resolve_precision
@@ -135,6 +137,10 @@ def write_results(path: str | os.PathLike, *, profile: str, dataset: str, run_ro
         "test_map3": read_json(scores_path) if scores_path.exists() else {},
         "threads": torch.get_num_threads(),
     }
+    if data_dir is not None:
+        from audiotag.book.real_data import data_facts
+
+        record["data"] = data_facts(data_dir)
     differences = record["test_map3"].pop(DIFFERENCES, None)
     if differences:
         record["test_differences"] = differences

@@ -183,6 +183,20 @@ def download_fsdkaggle2018_subset(dest: str | os.PathLike, per_class: int, *, te
     return dest
 
 
+#: FSDKaggle2018's mean training clip (s): 17.9 h over 9,473 clips (the dataset's paper; benchmarks/bank_memory.py).
+MEAN_CLIP_SECONDS = 6.8
+#: Bytes of zip directories and metadata a ``--per-class 20`` download reads besides its clips, measured on
+#: layout-faithful zips (``tests/test_download_subset.py::test_cost_of_20_clips_per_class``: 1.6 MB).
+OVERHEAD_BYTES = 1.6e6
+
+
+def estimated_bytes(per_class: int, test_per_class: int | None = None, n_classes: int = 41) -> float:
+    """About how many bytes a subset download reads: its clips as 16-bit mono WAV at 44.1 kHz of the mean length,
+    plus the zips' directories and metadata (an estimate: the real clips last 0.3 to 30 s)."""
+    test = default_test_per_class(per_class) if test_per_class is None else test_per_class
+    return n_classes * (per_class + test) * (MEAN_CLIP_SECONDS * 44100 * 2 + 44) + OVERHEAD_BYTES
+
+
 def default_test_per_class(per_class: int) -> int:
     """Scored test clips per class when not given: half the train clips per class, at least 1."""
     return max(1, per_class // 2)

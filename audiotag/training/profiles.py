@@ -130,20 +130,41 @@ TABLE3_CROPS: dict[str, tuple[float, ...]] = {
 }
 
 
-#: The books' learned checks: the validation MAP@3 every fold of a main run must reach (chance is about 0.045 with 41
-#: classes). ``cpu`` and ``smoke`` sit just under what a healthy build reaches on the synthetic corpus, so a
-#: regression stops the build (a fresh-clone ``make book``: 1D folds 0.67-0.71, 2D 0.71-0.76, baseline fold 0.68);
-#: ``paper`` under what the paper's recipe reaches on FSDKaggle2018.
-LEARNED_MAP3: dict[str, dict[str, float]] = {
-    "conv1d": {"paper": 0.6, "cpu": 0.62, "smoke": 0.08},
-    "inception2d": {"paper": 0.7, "cpu": 0.66, "smoke": 0.08},
-    "baseline": {"paper": 0.5, "cpu": 0.62, "smoke": 0.08},
+#: The books' learned checks: the validation MAP@3 every fold of a main run must reach, by the kind of data the book
+#: runs on (chance is about 0.045 with 41 classes). On the ``synthetic`` corpus, ``cpu`` and ``smoke`` sit just under
+#: what a healthy build reaches, so a regression stops the build (a fresh-clone ``make book``: 1D folds 0.67-0.71, 2D
+#: 0.71-0.76, baseline fold 0.68). On ``real`` recordings (FSDKaggle2018 or a per-class subset of it,
+#: ``audiotag data download fsdkaggle2018 --per-class N``) ``paper`` sits under what the paper's recipe reaches on the
+#: whole dataset; ``cpu`` is a floor for about 20 clips per class (a ``--per-class 20`` subset: some 550 training
+#: clips per fold, as many as the synthetic corpus): real classes vary far more within themselves, and at 30 clips
+#: per class of 10 real classes the ``cpu`` nets reached 0.71 (1D) and 0.83 (2D) out of fold against 0.18 by chance
+#: (issue 21), so with 41 classes the check asks for about four (1D, baseline) and six (2D) times chance: a net that
+#: learned nothing stops the book, one that learned what so few clips allow does not. ``smoke`` only asks for a net
+#: above chance, on either kind.
+LEARNED_MAP3: dict[str, dict[str, dict[str, float]]] = {
+    "synthetic": {
+        "conv1d": {"paper": 0.6, "cpu": 0.62, "smoke": 0.08},
+        "inception2d": {"paper": 0.7, "cpu": 0.66, "smoke": 0.08},
+        "baseline": {"paper": 0.5, "cpu": 0.62, "smoke": 0.08},
+    },
+    "real": {
+        "conv1d": {"paper": 0.6, "cpu": 0.18, "smoke": 0.08},
+        "inception2d": {"paper": 0.7, "cpu": 0.27, "smoke": 0.08},
+        "baseline": {"paper": 0.5, "cpu": 0.18, "smoke": 0.08},
+    },
 }
 
 
-def learned_map3(model: str, profile: str) -> float:
-    """The learned-check threshold of ``model``'s main run under ``profile`` (see :data:`LEARNED_MAP3`)."""
-    return LEARNED_MAP3[model][profile]
+def data_kind(dataset: str) -> str:
+    """``synthetic`` for the generated corpus, ``real`` for any other dataset (``dataset``: how the book names it,
+    :func:`audiotag.book.build.dataset_label`)."""
+    return "synthetic" if dataset == "synthetic" else "real"
+
+
+def learned_map3(model: str, profile: str, dataset: str = "synthetic") -> float:
+    """The learned-check threshold of ``model``'s main run under ``profile`` on ``dataset`` (``synthetic`` or the
+    name of a real one; see :data:`LEARNED_MAP3`)."""
+    return LEARNED_MAP3[data_kind(dataset)][model][profile]
 
 
 def study_settings(profile: str, folds=None, max_epochs: int | None = None, model: str | None = None) -> dict:
