@@ -105,9 +105,13 @@ def test_one_parameters_cell_with_the_values_the_chapter_ran_with(tmp_path):
 
 def test_settings_give_absolute_paths_and_extras(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "synth_info.json").write_text("{}")     # the synthetic corpus: runs/PROFILE
     p = BookSettings("smoke", "data", None, 3, extra={"03_conv1d": {"comparison_epochs": 1}}).parameters("03_conv1d")
     assert p == {"profile": "smoke", "data_dir": str(tmp_path / "data"), "run_dir": str(tmp_path / "runs" / "smoke"),
                  "seed": 3, "comparison_epochs": 1}
+    other = BookSettings("smoke", "fsd-mini").parameters("03_conv1d")      # other data: runs/PROFILE-<folder>
+    assert other["run_dir"] == str(tmp_path / "runs" / "smoke-fsd-mini")
     assert "comparison_epochs" not in BookSettings().parameters("01_data")
 
 
@@ -116,7 +120,10 @@ def test_dataset_label(tmp_path):
     (tmp_path / "synth" / "synth_info.json").write_text("{}")
     (tmp_path / "fsd" / "audio_train").mkdir(parents=True)
     (tmp_path / "mine").mkdir()
-    assert [dataset_label(tmp_path / n) for n in ("synth", "fsd", "mine")] == ["synthetic", "FSDKaggle2018", "mine"]
+    (tmp_path / "mini" / "audio_train").mkdir(parents=True)
+    (tmp_path / "mini" / "fsdkaggle2018_subset.json").write_text("{}")
+    assert [dataset_label(tmp_path / n) for n in ("synth", "fsd", "mine", "mini")] == [
+        "synthetic", "FSDKaggle2018", "mine", "FSDKaggle2018 subset"]
 
 
 def test_strip_widget_state_and_missing_notebooks(tmp_path):
