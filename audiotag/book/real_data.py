@@ -189,8 +189,9 @@ def _what_changes(synthetic: dict | None, real: dict | None, reported: dict | No
         paras.append(
             f"**On the synthetic corpus** the order is the paper's: {_ordering(_wholes(synthetic))} (whole test "
             f"MAP@3, {synthetic['profile']} profile). " + _facts_sentence(synthetic, "That corpus")
-            + f"Its classes are drawn from a few recipes each, so {_per_class(synthetic, 'a few dozen')} clips show "
-              "a class most of the ways it can sound, and the networks' extra capacity pays off at once.")
+            + f"Each of its classes is one procedural recipe with random parameters, so "
+              f"{_per_class(synthetic, 'a few dozen')} clips show a class most of the ways it can sound, and the "
+              "networks' extra capacity pays off at once.")
     if real is not None:
         from audiotag.book.results import differences_markdown, floor_gaps
 
