@@ -266,7 +266,7 @@ def test_cost_of_20_clips_per_class(tmp_path, monkeypatch):
         sent[what] = sent.get(what, 0) + e["sent"]
     member_data = record["totals"]["compressed_bytes"]
     overhead = sum(sent.values()) - member_data  # directories, tails, metadata, local headers
-    mean_clip = 6.8 * 44100 * 2 + 44  # FSDKaggle2018's mean train clip, 6.8 s (benchmarks/bank_memory.py), as WAV
+    mean_clip = subset.MEAN_CLIP_SECONDS * 44100 * 2 + 44  # FSDKaggle2018's mean train clip, as WAV
     print(f"\n--per-class 20 (test 10): {len(mirror.log)} requests ({len(mirror.member_reads())} clips), "
           f"{sum(sent.values()) / 1e6:.2f} MB sent of which {overhead / 1e6:.2f} MB not clip data "
           f"({', '.join(f'{k}: {v / 1e3:.0f} kB' for k, v in sent.items())}); {seconds:.1f} s on loopback without "

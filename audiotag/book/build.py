@@ -90,21 +90,25 @@ def dataset_label(data_dir: str | os.PathLike) -> str:
     return "FSDKaggle2018" if detect_fsd_layout(root) is not None else root.name
 
 
+def _data_suffix(data_dir: str | os.PathLike) -> str:
+    """What keeps a build's files apart by its data: nothing on the synthetic corpus, ``-<data folder>`` on any
+    other data."""
+    data = resolve_dir(data_dir)
+    return "" if dataset_label(data) == "synthetic" else f"-{data.name}"
+
+
 def default_run_root(profile: str, data_dir: str | os.PathLike) -> Path:
     """Where ``make book`` trains when no run folder is given: ``runs/PROFILE`` on the synthetic corpus,
     ``runs/PROFILE-<data folder>`` on any other data (``runs/cpu-fsd-mini``), so that runs on two datasets never
     share a folder."""
-    data = resolve_dir(data_dir)
-    return resolve_dir(Path("runs") / (profile if dataset_label(data) == "synthetic" else f"{profile}-{data.name}"))
+    return resolve_dir(Path("runs") / f"{profile}{_data_suffix(data_dir)}")
 
 
 def default_results_path(data_dir: str | os.PathLike) -> Path:
     """Where ``make book`` writes what it measured: ``build/results.json`` on the synthetic corpus,
     ``build/results-<data folder>.json`` on other data; the results page compares the newest of each kind
     (:mod:`audiotag.book.real_data`)."""
-    data = resolve_dir(data_dir)
-    name = "results.json" if dataset_label(data) == "synthetic" else f"results-{data.name}.json"
-    return REPO_ROOT / "build" / name
+    return REPO_ROOT / "build" / f"results{_data_suffix(data_dir)}.json"
 
 
 #: The chapters that train, and so take the ``jobs`` parameter (:func:`audiotag.training.jobs.train_jobs`).

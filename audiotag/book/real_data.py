@@ -76,13 +76,14 @@ def latest_builds(results_dir: str | os.PathLike, root: str | os.PathLike) -> di
     ``results_dir`` (``results*.json``; files that are not results files are passed over). Each carries
     ``_file`` (its name); the synthetic one falls back to the measured build of ``root/book/measured``
     (``_measured``: True) when ``results_dir`` has none."""
+    from audiotag.training.profiles import data_kind
+
     found: dict[str, list[dict]] = {"synthetic": [], "real": []}
     folder = Path(results_dir)
     for path in sorted(folder.glob("results*.json")) if folder.is_dir() else []:
         results = _read(path)
         if results is not None and results["test_map3"]:
-            kind = "synthetic" if results["dataset"] == "synthetic" else "real"
-            found[kind].append({**results, "_file": path.name})
+            found[data_kind(results["dataset"])].append({**results, "_file": path.name})
     latest = {kind: max(builds, key=lambda r: r.get("date", "")) if builds else None for kind, builds in found.items()}
     if latest["synthetic"] is None:
         measured = _read(Path(root) / MEASURED_DIR / MEASURED_SYNTHETIC)
@@ -98,13 +99,13 @@ def reported_real(root: str | os.PathLike) -> dict | None:
 
 
 def _score(entry: dict | None) -> str:
-    """``0.796 (0.757–0.834)``, ``0.796`` without an interval, ``–`` for a system the build did not score."""
-    if not entry or "whole" not in entry:
-        return "–"
-    low, high = entry.get("whole_low"), entry.get("whole_high")
-    if low is None or high is None:
-        return f"{entry['whole']:.3f}"
-    return f"{entry['whole']:.3f} ({low:.3f}–{high:.3f})"
+    """``0.796 (0.757–0.834)``, ``0.796`` without an interval (as the README's table writes them), ``–`` for a
+    system the build did not score."""
+    import pandas as pd
+
+    from audiotag.book.results import _whole
+
+    return _whole(pd.Series(entry)) if entry and "whole" in entry else "–"
 
 
 def _describe(build: dict) -> str:
@@ -128,14 +129,16 @@ def comparison_table(builds: list[dict]) -> str:
 
 def _ordering(scores: dict[str, float]) -> str:
     """``classic 0.580 < baseline 0.659 < 1D 0.744``: the systems from weakest to strongest."""
-    short = {"classic": "classic", "baseline": "baseline", "conv1d": "1D", "inception2d": "2D",
-             "rank_ensemble": "rank ensemble"}
-    ranked = sorted((v, k) for k, v in scores.items() if k in short)
-    return " < ".join(f"{short[k]} {v:.3f}" for v, k in ranked)
+    from audiotag.book.results import SHORT_NAMES
+
+    ranked = sorted((v, k) for k, v in scores.items() if k in SHORT_NAMES)
+    return " < ".join(f"{SHORT_NAMES[k]} {v:.3f}" for v, k in ranked)
 
 
 def _wholes(build: dict) -> dict[str, float]:
-    return {k: v["whole"] for k, v in build["test_map3"].items() if isinstance(v, dict) and "whole" in v}
+    from audiotag.book.results import _systems
+
+    return {k: v["whole"] for k, v in _systems(build).items()}
 
 
 def _facts_sentence(build: dict, what: str) -> str:
